@@ -1,0 +1,54 @@
+// Environment configuration, parsed once at the edge into a typed object.
+import { z } from 'zod';
+import { UsageError } from './errors.js';
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/backfill';
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const urlWithScheme = (schemes: string[]) =>
+  z.string().refine(
+    (s) => {
+      try {
+        return schemes.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}` },
+  );
+
+export const EnvSchema = z.object({
+  DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']).default(DEFAULT_DATABASE_URL),
+  REDIS_URL: urlWithScheme(['redis:', 'rediss:']).default(DEFAULT_REDIS_URL),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
+
+export type EnvConfig = z.infer<typeof EnvSchema>;
+
+/** Parses the environment; an error names the variable and what it accepts. */
+export function parseEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
+  const picked = Object.fromEntries(
+    Object.keys(EnvSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const result = EnvSchema.safeParse(picked);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const name = String(issue.path[0]);
+    const accepted = name === 'LOG_LEVEL' ? ` (accepted: ${LOG_LEVELS.join(', ')})` : '';
+    throw new UsageError(`environment variable ${name}: ${issue.message}${accepted}`);
+  }
+  return result.data;
+}
+
+/** postgres://user:secret@host/db → postgres://user:***@host/db, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}
