@@ -1,3 +1,72 @@
+import { migrateDown, migrateUp } from '@backfill/engine';
 import type { Command } from 'commander';
+import { z } from 'zod';
+import { createContext } from '../context.js';
+import { choice, parseOptions } from '../options.js';
+import { fmtSeconds, printResult } from '../output.js';
+import { addLockFlags, lockFlagsSchema, toLockPolicy } from './lock-flags.js';
 
-export function registerMigrate(_program: Command): void {}
+const MigrateOptions = lockFlagsSchema.extend({
+  index: choice(['concurrent', 'defer']),
+  down: z.boolean().default(false),
+  yes: z.boolean().default(false),
+  json: z.boolean().default(false),
+});
+
+const INDEX_TEXT: Record<string, string> = {
+  'already-valid': 'index ix_run_logs_event_id: already present and valid',
+  built: 'index ix_run_logs_event_id: built concurrently',
+  'rebuilt-invalid':
+    'index ix_run_logs_event_id: was INVALID (a failed concurrent build); dropped and rebuilt',
+  deferred: 'index ix_run_logs_event_id: deferred — build it later with `backfill index`',
+  'deferred-already-valid': 'index ix_run_logs_event_id: already present and valid',
+};
+
+export function registerMigrate(program: Command): void {
+  const cmd = program
+    .command('migrate')
+    .description(
+      'Bring the database to the head schema online: add the nullable run_logs.event_id column (instant, under ' +
+        'lock_timeout with retries), the ledger tables, then build ix_run_logs_event_id CONCURRENTLY. Safe to re-run.',
+    )
+    .option(
+      '--index <mode>',
+      'concurrent: build the index now; defer: leave it for `backfill index`',
+      'concurrent',
+    )
+    .option('--down', 'roll back: drop the index concurrently, then the event_id column (needs --yes)')
+    .option('--yes', 'with --down: really do it (without it, print the plan and change nothing)')
+    .option('--json', 'print the result as one JSON object');
+  addLockFlags(cmd).addHelpText(
+    'after',
+    `
+Examples:
+  backfill migrate                      # column + ledger + index, online
+  backfill migrate --index=defer        # index later: backfill index
+  backfill migrate --down               # show what a rollback would do
+  backfill migrate --down --yes         # roll back the event_id step`,
+  );
+  cmd.action(async (raw) => {
+    const o = parseOptions(MigrateOptions, raw);
+    const { env, logger } = createContext();
+    const policy = toLockPolicy(o);
+    if (o.down) {
+      const report = await migrateDown({ databaseUrl: env.DATABASE_URL, execute: o.yes, logger, ...policy });
+      printResult(o.json, report, () => {
+        if (report.plan.length === 0)
+          return ['nothing to roll back: run_logs has no event_id column or index'];
+        const head = report.executed ? 'rolled back:' : 'would do (nothing changed; add --yes to do it):';
+        const tail = report.executed ? [`done in ${fmtSeconds(report.seconds)}`] : [];
+        return [head, ...report.plan.map((s) => `  - ${s}`), ...tail];
+      });
+      return;
+    }
+    const report = await migrateUp({ databaseUrl: env.DATABASE_URL, index: o.index, logger, ...policy });
+    printResult(o.json, report, () => [
+      report.applied.length ? `applied migrations: ${report.applied.join(', ')}` : 'schema already at head',
+      ...report.warnings.map((w) => `warning: ${w}`),
+      INDEX_TEXT[report.index] ?? report.index,
+      `done in ${fmtSeconds(report.seconds)}`,
+    ]);
+  });
+}

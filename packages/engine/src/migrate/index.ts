@@ -1,0 +1,229 @@
+// `backfill migrate`: bring a database to head online, and roll the event_id step back.
+import { EVENT_ID_INDEX_NAME, EVENT_ID_MIGRATION_TAG, readJournal } from '@backfill/shared';
+import type pg from 'pg';
+import { connectClient, ensureDatabase, qualified, RUN_LOGS } from '../db.js';
+import { PgCode, pgCodeOf } from '../errors.js';
+import type { Logger } from '../logger.js';
+import {
+  dropEventIdIndex,
+  ensureEventIdIndex,
+  eventIdIndexState,
+  type IndexAction,
+} from './event-id-index.js';
+import { checkRunLogsShape, tableColumns } from './inspect.js';
+import { withLockRetries } from './lock-retry.js';
+import { applySchemaMigrations, lastAppliedMigration } from './schema-migrations.js';
+
+export { ensureEventIdIndex, eventIdIndexState } from './event-id-index.js';
+export { checkRunLogsShape, tableColumns } from './inspect.js';
+export { backoffDelay, withLockRetries } from './lock-retry.js';
+export { pendingMigrations } from './schema-migrations.js';
+
+export interface LockPolicy {
+  /** lock_timeout for ALTER TABLE (ADD/DROP COLUMN) and drizzle's migration transaction. */
+  lockTimeoutMs: number;
+  /** lock_timeout for each CREATE/DROP INDEX CONCURRENTLY try (its waits do not block writes). */
+  indexLockTimeoutMs: number;
+  /** Tries per step before giving up. */
+  attempts: number;
+}
+
+export const DEFAULT_LOCK_POLICY: LockPolicy = {
+  lockTimeoutMs: 3000,
+  indexLockTimeoutMs: 60_000,
+  attempts: 10,
+};
+
+export interface MigrateUpOptions extends LockPolicy {
+  databaseUrl: string;
+  index: 'concurrent' | 'defer';
+  logger: Logger;
+}
+
+export interface MigrateUpReport {
+  applied: string[];
+  index: IndexAction | 'deferred' | 'deferred-already-valid';
+  warnings: string[];
+  seconds: number;
+}
+
+// One migrate at a time per database: two concurrent index builds would fight over the same name.
+const MIGRATE_LOCK_KEY = 0x6261_636b; // "back"
+
+async function withMigrateLock<T>(client: pg.Client, logger: Logger, fn: () => Promise<T>): Promise<T> {
+  const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
+    MIGRATE_LOCK_KEY,
+  ]);
+  if (!rows[0]?.ok) {
+    logger.warn('another `backfill migrate` is running on this database: waiting for it to finish');
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK_KEY]);
+  }
+  try {
+    return await fn();
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATE_LOCK_KEY]).catch(() => {});
+  }
+}
+
+export async function migrateUp(opts: MigrateUpOptions): Promise<MigrateUpReport> {
+  const started = Date.now();
+  const { logger } = opts;
+  await ensureDatabase(opts.databaseUrl, logger);
+  const client = await connectClient(opts.databaseUrl, { application_name: 'backfill-migrate' });
+  try {
+    return await withMigrateLock(client, logger, async () => {
+      // An existing table (created by another tool) must have the columns event-id reads before we
+      // touch anything: fail with nothing written otherwise.
+      const before = await tableColumns(client, RUN_LOGS);
+      if (before.size > 0) checkRunLogsShape(RUN_LOGS, before);
+
+      const applied = await applySchemaMigrations(client, {
+        lockTimeoutMs: opts.lockTimeoutMs,
+        attempts: opts.attempts,
+        logger,
+      });
+      if (applied.length) logger.info({ applied }, `applied migrations: ${applied.join(', ')}`);
+      else logger.info('schema already at head');
+
+      const shape = checkRunLogsShape(RUN_LOGS, await tableColumns(client, RUN_LOGS));
+      for (const w of shape.warnings) logger.warn(w);
+
+      let index: MigrateUpReport['index'];
+      if (opts.index === 'defer') {
+        const state = await eventIdIndexState(client, RUN_LOGS);
+        index = state.valid ? 'deferred-already-valid' : 'deferred';
+      } else {
+        index = await ensureEventIdIndex(client, {
+          table: RUN_LOGS,
+          lockTimeoutMs: opts.indexLockTimeoutMs,
+          attempts: opts.attempts,
+          logger,
+        });
+      }
+      return { applied, index, warnings: shape.warnings, seconds: (Date.now() - started) / 1000 };
+    });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export interface BuildIndexOptions extends LockPolicy {
+  databaseUrl: string;
+  logger: Logger;
+}
+
+/** `backfill index`: the deferred index build. */
+export async function buildEventIdIndex(opts: BuildIndexOptions): Promise<IndexAction> {
+  const client = await connectClient(opts.databaseUrl, { application_name: 'backfill-index' });
+  try {
+    return await withMigrateLock(client, opts.logger, async () => {
+      checkRunLogsShape(RUN_LOGS, await tableColumns(client, RUN_LOGS));
+      return ensureEventIdIndex(client, {
+        table: RUN_LOGS,
+        lockTimeoutMs: opts.indexLockTimeoutMs,
+        attempts: opts.attempts,
+        logger: opts.logger,
+      });
+    });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export interface MigrateDownOptions extends LockPolicy {
+  databaseUrl: string;
+  /** Without it, only the plan is returned and nothing changes. */
+  execute: boolean;
+  logger: Logger;
+}
+
+export interface MigrateDownReport {
+  plan: string[];
+  executed: boolean;
+  seconds: number;
+}
+
+function eventIdMigrationWhen(): number {
+  const entry = readJournal().find((e) => e.tag === EVENT_ID_MIGRATION_TAG);
+  if (!entry) throw new Error(`migration ${EVENT_ID_MIGRATION_TAG} is missing from the journal`);
+  return entry.when;
+}
+
+async function downPlan(client: pg.Client): Promise<string[]> {
+  const table = qualified(RUN_LOGS);
+  const columns = await tableColumns(client, RUN_LOGS);
+  const index = await eventIdIndexState(client, RUN_LOGS);
+  const last = await lastAppliedMigration(client);
+  const plan: string[] = [];
+  if (index.exists)
+    plan.push(`DROP INDEX CONCURRENTLY ${EVENT_ID_INDEX_NAME} (${index.valid ? 'valid' : 'INVALID'})`);
+  if (columns.has('event_id')) {
+    plan.push(
+      `ALTER TABLE ${table} DROP COLUMN event_id under lock_timeout with retries ` +
+        '(every computed event id is dropped; they are deterministic, a later backfill recomputes them)',
+    );
+  }
+  if (last !== null && last >= eventIdMigrationWhen()) {
+    plan.push(
+      `mark migration ${EVENT_ID_MIGRATION_TAG} (and any later one) as not applied, so \`backfill migrate\` re-applies it`,
+    );
+  }
+  return plan;
+}
+
+export async function migrateDown(opts: MigrateDownOptions): Promise<MigrateDownReport> {
+  const started = Date.now();
+  const { logger } = opts;
+  let client: pg.Client;
+  try {
+    client = await connectClient(opts.databaseUrl, { application_name: 'backfill-migrate-down' });
+  } catch (err) {
+    if (pgCodeOf(err) === PgCode.invalidCatalogName) return { plan: [], executed: false, seconds: 0 };
+    throw err;
+  }
+  try {
+    return await withMigrateLock(client, logger, async () => {
+      const plan = await downPlan(client);
+      if (!opts.execute || plan.length === 0)
+        return { plan, executed: false, seconds: (Date.now() - started) / 1000 };
+
+      const policy = {
+        table: RUN_LOGS,
+        lockTimeoutMs: opts.indexLockTimeoutMs,
+        attempts: opts.attempts,
+        logger,
+      };
+      if (await dropEventIdIndex(client, policy)) logger.info(`dropped index ${EVENT_ID_INDEX_NAME}`);
+
+      const when = eventIdMigrationWhen();
+      await withLockRetries(
+        {
+          what: 'drop column run_logs.event_id',
+          attempts: opts.attempts,
+          lockTimeoutMs: opts.lockTimeoutMs,
+          logger,
+        },
+        async () => {
+          await client.query('BEGIN');
+          try {
+            await client.query(`SET LOCAL lock_timeout = ${Number(opts.lockTimeoutMs)}`);
+            await client.query(`ALTER TABLE ${qualified(RUN_LOGS)} DROP COLUMN IF EXISTS event_id`);
+            await client
+              .query(`DELETE FROM drizzle.__drizzle_migrations WHERE created_at >= $1`, [when])
+              .catch(async (err) => {
+                if (pgCodeOf(err) !== PgCode.undefinedTable) throw err;
+              });
+            await client.query('COMMIT');
+          } catch (err) {
+            await client.query('ROLLBACK').catch(() => {});
+            throw err;
+          }
+        },
+      );
+      logger.info('dropped column run_logs.event_id and rewound the migration journal');
+      return { plan, executed: true, seconds: (Date.now() - started) / 1000 };
+    });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
