@@ -3,10 +3,14 @@ import { registerDemoData } from './demo-data.js';
 import { registerEventId } from './event-id.js';
 import { registerIndexBuild } from './index-build.js';
 import { registerMigrate } from './migrate.js';
+import { registerRun } from './run.js';
+import { registerVerify } from './verify.js';
 
 export function registerCommands(program: Command): void {
   registerMigrate(program);
   registerIndexBuild(program);
+  registerRun(program);
+  registerVerify(program);
   registerEventId(program);
   registerDemoData(program);
 }

@@ -1,0 +1,109 @@
+import { runBackfill, type RunSummary } from '@backfill/engine';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { createContext } from '../context.js';
+import { choice, duration, int, parseOptions, pkId } from '../options.js';
+import { fmtInt, fmtSeconds, printResult } from '../output.js';
+import { createProgress } from '../progress.js';
+import { onInterrupt } from '../signals.js';
+
+const RunOptions = z.object({
+  commit: z.boolean().default(false),
+  batchSize: int(1, 100_000),
+  fromId: pkId.optional(),
+  toId: pkId.optional(),
+  maxRowsPerSecond: int(0),
+  statementTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
+  lockTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
+  onBadRow: choice(['fail', 'skip']),
+  json: z.boolean().default(false),
+});
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'Backfill event_id in this one process (no Redis): keyset batches over the primary key, ids computed here, ' +
+        'one set-based UPDATE per batch that never overwrites an existing id. Dry run unless --commit. ' +
+        'Resumable: re-running continues where it stopped.',
+    )
+    .option('--commit', 'write (without it: read, compute and report, write nothing)')
+    .option('--batch-size <n>', 'rows per batch (one UPDATE each)', '5000')
+    .option('--from-id <id>', 'first id of the range (default: min(id))')
+    .option('--to-id <id>', 'last id of the range (default: max(id) read at start, so the run ends under inserts)')
+    .option('--max-rows-per-second <n>', 'throttle; 0 = unlimited', '0')
+    .option('--statement-timeout <duration>', 'statement_timeout per statement', '30s')
+    .option('--lock-timeout <duration>', 'lock_timeout per statement (the backfill loses lock fights, the app wins)', '2s')
+    .option('--on-bad-row <mode>', 'fail: stop at a row whose id cannot be computed; skip: record it in backfill_errors and go on', 'fail')
+    .option('--json', 'print the final summary as one JSON object')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backfill run                                   # dry run: what would be written
+  backfill run --commit                          # backfill the whole table
+  backfill run --commit --max-rows-per-second 20000 --on-bad-row skip
+Stopping: Ctrl-C (or SIGTERM) finishes the batch in flight and prints how to resume (exit 130/143).`,
+    )
+    .action(async (raw) => {
+      const o = parseOptions(RunOptions, raw);
+      const { env, logger } = createContext();
+      const progress = createProgress({ label: o.commit ? 'backfill' : 'dry run', logger, json: o.json });
+      const interrupt = onInterrupt((sig) =>
+        logger.warn(`${sig}: finishing the batch in flight, then stopping (send it again to exit at once)`),
+      );
+      let done = 0;
+      let summary: RunSummary;
+      try {
+        summary = await runBackfill({
+          databaseUrl: env.DATABASE_URL,
+          batchSize: o.batchSize,
+          ...(o.fromId ? { fromId: BigInt(o.fromId) } : {}),
+          ...(o.toId ? { toId: BigInt(o.toId) } : {}),
+          maxRowsPerSecond: o.maxRowsPerSecond,
+          statementTimeoutMs: o.statementTimeout,
+          lockTimeoutMs: o.lockTimeout,
+          onBadRow: o.onBadRow,
+          commit: o.commit,
+          signal: interrupt.signal,
+          onStart: (plan) => progress.setTotal(plan.estimatedRows),
+          onBatch: (b) => {
+            done += b.rowsRead;
+            logger.debug({ ...b, lastId: b.lastId.toString(), sample: undefined }, 'batch');
+            progress.update(done, { lastId: b.lastId.toString() });
+          },
+          logger,
+        });
+      } finally {
+        progress.stop();
+        interrupt.dispose();
+      }
+      const sig = interrupt.received();
+      const resume = summary.complete
+        ? null
+        : `backfill run --commit --from-id ${summary.cursor + 1n} --to-id ${summary.toId}`;
+      printResult(o.json, { ...summary, interruptedBy: sig, resumeCommand: resume }, () => describe(summary, sig, resume));
+      if (!summary.complete) process.exitCode = interrupt.exitCode();
+    });
+}
+
+function describe(s: RunSummary, sig: string | null, resume: string | null): string[] {
+  const lines: string[] = [];
+  const rate = `${fmtInt(s.rowsPerSecond)} rows/s`;
+  if (!s.commit) {
+    lines.push(
+      `dry run (nothing written): would update ${fmtInt(s.rowsUpdated)} rows in ${fmtInt(s.batches)} batches ` +
+        `(ids ${s.fromId}..${s.toId}, ${fmtSeconds(s.seconds)})`,
+    );
+    for (const x of s.sample) lines.push(`  id ${x.id} → ${x.eventId}`);
+    lines.push('add --commit to write');
+  } else if (s.complete) {
+    lines.push(`backfill complete: ${fmtInt(s.rowsUpdated)} rows updated in ${fmtSeconds(s.seconds)} (${rate}), ${fmtInt(s.batches)} batches, ids ${s.fromId}..${s.toId}`);
+  } else {
+    lines.push(`stopped${sig ? ` by ${sig}` : ''} after id ${s.cursor}: ${fmtInt(s.rowsUpdated)} rows updated in ${fmtSeconds(s.seconds)} (${rate})`);
+  }
+  if (s.rowsSkipped) lines.push(`${fmtInt(s.rowsSkipped)} bad rows skipped (their event_id stays NULL; see the backfill_errors table)`);
+  if (s.retries) lines.push(`${fmtInt(s.retries)} batches retried after timeouts or lost connections`);
+  if (resume) lines.push(`resume with: ${resume}`);
+  return lines;
+}

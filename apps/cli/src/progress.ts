@@ -1,0 +1,65 @@
+// Progress for long commands: a bar on a TTY (cli-progress), periodic log lines otherwise.
+import cliProgress from 'cli-progress';
+import type { Logger } from '@backfill/engine';
+
+export interface Progress {
+  setTotal(total: number): void;
+  update(done: number, extra?: Record<string, unknown>): void;
+  stop(): void;
+}
+
+export function createProgress(opts: { label: string; logger: Logger; intervalMs?: number; json?: boolean }): Progress {
+  let total = 0;
+  const started = Date.now();
+  if (process.stderr.isTTY && !opts.json) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: `${opts.label} |{bar}| {percentage}% · {value}/{total} rows · {rate} rows/s · ETA {eta_formatted}`,
+        stream: process.stderr,
+        etaBuffer: 50,
+        fps: 5,
+        formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? Number(v).toLocaleString('en-US') : String(v)),
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started_ = false;
+    return {
+      setTotal(t) {
+        total = Math.max(t, 1);
+        if (!started_) {
+          bar.start(total, 0, { rate: 0 });
+          started_ = true;
+        } else bar.setTotal(total);
+      },
+      update(done) {
+        if (done > total) {
+          total = done;
+          bar.setTotal(total);
+        }
+        const rate = Math.round(done / Math.max(0.001, (Date.now() - started) / 1000));
+        bar.update(done, { rate: rate.toLocaleString('en-US') });
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  let lastLog = 0;
+  const interval = opts.intervalMs ?? 5000;
+  return {
+    setTotal(t) {
+      total = t;
+    },
+    update(done, extra) {
+      const now = Date.now();
+      if (now - lastLog < interval) return;
+      lastLog = now;
+      const seconds = (now - started) / 1000;
+      const rate = done / Math.max(0.001, seconds);
+      const etaSeconds = total > done && rate > 0 ? Math.round((total - done) / rate) : null;
+      opts.logger.info(
+        { done, estimatedTotal: total, rowsPerSecond: Math.round(rate), etaSeconds, ...extra },
+        `${opts.label}: ${done} of ~${total} rows`,
+      );
+    },
+    stop() {},
+  };
+}

@@ -1,0 +1,54 @@
+// One set-based UPDATE per batch. `event_id IS NULL` in the UPDATE itself means an id written by the
+// application (or another worker) in the meantime is never overwritten, and re-runs are idempotent.
+import type pg from 'pg';
+import { qualified, type TableRef } from '../db.js';
+
+/** Where a batch's progress is recorded in the same statement (and so the same transaction). */
+export interface ShardCheckpoint {
+  runId: number;
+  shardNo: number;
+  /** Highest id covered by this batch (rows read, including bad and already-filled ones). */
+  lastId: bigint;
+  rowsSkipped: number;
+}
+
+export interface ApplyInput {
+  table: TableRef;
+  ids: string[];
+  eventIds: string[];
+  checkpoint?: ShardCheckpoint;
+}
+
+const updateCte = (table: TableRef) =>
+  `UPDATE ${qualified(table)} AS t
+      SET event_id = v.eid
+     FROM unnest($1::bigint[], $2::text[]) AS v(id, eid)
+    WHERE t.id = v.id AND t.event_id IS NULL`;
+
+/** Returns the number of rows actually updated. */
+export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Promise<number> {
+  const { table, ids, eventIds, checkpoint } = input;
+  if (!checkpoint) {
+    if (ids.length === 0) return 0;
+    const res = await client.query(updateCte(table), [ids, eventIds]);
+    return res.rowCount ?? 0;
+  }
+  // Batch UPDATE + shard checkpoint and counters as ONE statement: one transaction, one round trip,
+  // so a resumed shard neither skips nor double-counts a row.
+  const res = await client.query<{ updated: number }>(
+    `WITH upd AS (${updateCte(table)} RETURNING 1),
+          n AS (SELECT count(*)::int AS updated FROM upd),
+          ck AS (
+            UPDATE backfill_shards
+               SET checkpoint_id = GREATEST(COALESCE(checkpoint_id, $3::bigint), $3::bigint),
+                   rows_updated = rows_updated + (SELECT updated FROM n),
+                   rows_skipped = rows_skipped + $6::int,
+                   batches = batches + 1,
+                   updated_at = now()
+             WHERE run_id = $4 AND shard_no = $5
+         RETURNING 1)
+     SELECT (SELECT updated FROM n) AS updated, (SELECT count(*) FROM ck)::int AS checkpointed`,
+    [ids, eventIds, checkpoint.lastId.toString(), checkpoint.runId, checkpoint.shardNo, checkpoint.rowsSkipped],
+  );
+  return res.rows[0]?.updated ?? 0;
+}

@@ -1,0 +1,252 @@
+// Process one primary-key range in batches: read (keyset) → compute ids → one UPDATE per batch.
+// Pipelined on two connections: batch k+1 is read and computed while batch k's UPDATE runs.
+// Used unchanged by `backfill run` (one process) and by every BullMQ worker (one shard at a time).
+import type pg from 'pg';
+import { BackfillError, BadRowError } from '../errors.js';
+import { sleep, type TableRef } from '../db.js';
+import type { Logger } from '../logger.js';
+import { backoffDelay } from '../migrate/lock-retry.js';
+import { applyBatch } from './apply-batch.js';
+import { recordBadRows } from './bad-rows.js';
+import { type ComputedBatch, computeBatch } from './compute.js';
+import { type RowRateLimiter, unlimited } from './rate-limit.js';
+import { readBatch } from './read-batch.js';
+import { isConnectionLost, isTimeout, isTransient } from './retry-policy.js';
+
+export type OnBadRow = 'fail' | 'skip';
+
+export interface BatchReport {
+  rowsRead: number;
+  rowsUpdated: number;
+  rowsSkipped: number;
+  lastId: bigint;
+  batchSize: number;
+  ms: number;
+  /** Up to 3 (id, event_id) pairs, for dry-run output. */
+  sample: Array<{ id: string; eventId: string }>;
+}
+
+export interface ProcessRangeOptions {
+  pool: pg.Pool;
+  table: TableRef;
+  /** Last id already done: the range is (cursor, toId]. */
+  cursor: bigint;
+  toId: bigint;
+  batchSize: number;
+  /** false = dry run: read and compute, write nothing. */
+  commit: boolean;
+  onBadRow: OnBadRow;
+  /** Name recorded with skipped bad rows (the run's name, when there is one). */
+  runName?: string | null;
+  /** Record each batch's progress in backfill_shards in the same statement as its UPDATE. */
+  shard?: { runId: number; shardNo: number };
+  rateLimiter?: RowRateLimiter;
+  /** Asked before each batch is written: 'stop' ends the range early (pause, shutdown, health). */
+  gate?: () => Promise<'go' | 'stop'>;
+  signal?: AbortSignal;
+  onBatch?: (b: BatchReport) => void;
+  logger: Logger;
+  /** Smallest batch a timeout may shrink to before the range gives up. */
+  minBatchSize?: number;
+  /** Tries per batch for timeouts and lost connections. */
+  maxRetries?: number;
+}
+
+export interface RangeResult {
+  rowsRead: number;
+  rowsUpdated: number;
+  rowsSkipped: number;
+  batches: number;
+  /** Last id done; resume with cursor = this. */
+  cursor: bigint;
+  /** true when the whole range was processed; false when stopped by signal or gate. */
+  complete: boolean;
+  stoppedBy?: 'signal' | 'gate';
+  retries: number;
+}
+
+/** Timeouts persisted even at the smallest batch size: a retryable fault for the caller (split). */
+export class BatchTimeoutError extends BackfillError {
+  override readonly retryable = true;
+}
+
+/** The connection kept dropping. Retryable: the range resumes from its checkpoint. */
+export class ConnectionLostError extends BackfillError {
+  override readonly retryable = true;
+}
+
+interface Conns {
+  reader: pg.PoolClient;
+  writer: pg.PoolClient | null;
+}
+
+async function openConns(pool: pg.Pool, commit: boolean): Promise<Conns> {
+  const reader = await pool.connect();
+  try {
+    return { reader, writer: commit ? await pool.connect() : null };
+  } catch (err) {
+    reader.release(true);
+    throw err;
+  }
+}
+
+function closeConns(c: Conns, broken: boolean): void {
+  c.reader.release(broken);
+  c.writer?.release(broken);
+}
+
+export async function processRange(opts: ProcessRangeOptions): Promise<RangeResult> {
+  const log = opts.logger;
+  const maxRetries = opts.maxRetries ?? 8;
+  const minBatch = Math.min(opts.minBatchSize ?? 50, opts.batchSize);
+  const limiter = opts.rateLimiter ?? unlimited;
+  const result: RangeResult = {
+    rowsRead: 0,
+    rowsUpdated: 0,
+    rowsSkipped: 0,
+    batches: 0,
+    cursor: opts.cursor,
+    complete: false,
+    retries: 0,
+  };
+  let batchSize = opts.batchSize;
+  let cleanStreak = 0;
+  let failures = 0;
+
+  const fetch = (conns: Conns, cursor: bigint, size: number): Promise<ComputedBatch & { size: number }> => {
+    const p = readBatch(conns.reader, opts.table, cursor, opts.toId, size)
+      .then(computeBatch)
+      .then((b) => ({ ...b, size }));
+    p.catch(() => {}); // awaited later (or abandoned on stop); never an unhandled rejection
+    return p;
+  };
+
+  /**
+   * Writes rows (ascending ids) and, with a shard, moves its checkpoint to `lastId` in the same
+   * statement. On a timeout it halves the rows after a backoff; the first half checkpoints only up to
+   * its own last id, so a crash between the halves never skips the second half's rows.
+   */
+  const write = async (conns: Conns, ids: string[], eids: string[], lastId: bigint, skipped: number): Promise<number> => {
+    if (!conns.writer) return ids.length; // dry run: what would be written
+    try {
+      return await applyBatch(conns.writer, {
+        table: opts.table,
+        ids,
+        eventIds: eids,
+        checkpoint: opts.shard && { ...opts.shard, lastId, rowsSkipped: skipped },
+      });
+    } catch (err) {
+      if (!isTimeout(err) && !isTransient(err)) throw err;
+      result.retries++;
+      if (++failures > maxRetries || ids.length <= 1) {
+        throw new BatchTimeoutError(
+          `batch ending at id ${lastId} kept timing out (${failures} tries, down to ${ids.length} rows): ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      batchSize = Math.max(minBatch, Math.floor(batchSize / 2));
+      cleanStreak = 0;
+      const delay = backoffDelay(failures, 200, 10_000);
+      log.warn(
+        { err: (err as Error).message, rows: ids.length, retryInMs: delay, batchSize },
+        'batch write timed out: retrying in halves',
+      );
+      await sleep(delay);
+      const mid = Math.ceil(ids.length / 2);
+      const first = await write(conns, ids.slice(0, mid), eids.slice(0, mid), BigInt(ids[mid - 1]!), skipped);
+      return first + (await write(conns, ids.slice(mid), eids.slice(mid), lastId, 0));
+    }
+  };
+
+  let conns = await openConns(opts.pool, opts.commit);
+  let pending: ReturnType<typeof fetch> | null = fetch(conns, result.cursor, batchSize);
+  try {
+    while (pending) {
+      let batch: Awaited<ReturnType<typeof fetch>>;
+      const started = Date.now();
+      try {
+        batch = await pending;
+        pending = null;
+        if (batch.rowsRead === 0) {
+          result.complete = true;
+          break;
+        }
+        if (opts.signal?.aborted) {
+          result.stoppedBy = 'signal';
+          break;
+        }
+        if (opts.gate && (await opts.gate()) === 'stop') {
+          result.stoppedBy = 'gate';
+          break;
+        }
+        if (batch.bad.length && opts.onBadRow === 'fail') {
+          const first = batch.bad[0]!;
+          throw new BadRowError(first.id, first.reason);
+        }
+        await limiter.acquire(batch.ids.length, opts.signal);
+        // Read ahead while this batch is written. A short batch means the range is exhausted.
+        if (batch.rowsRead === batch.size) pending = fetch(conns, batch.lastId, batchSize);
+        if (batch.bad.length && conns.writer) {
+          await recordBadRows(conns.writer, opts.table, batch.bad, opts.runName ?? null);
+        }
+        const updated = await write(conns, batch.ids, batch.eventIds, batch.lastId, batch.bad.length);
+        result.cursor = batch.lastId;
+        result.rowsRead += batch.rowsRead;
+        result.rowsUpdated += updated;
+        result.rowsSkipped += batch.bad.length;
+        result.batches++;
+        failures = 0;
+        if (++cleanStreak >= 5 && batchSize < opts.batchSize) {
+          batchSize = Math.min(opts.batchSize, Math.ceil(batchSize * 1.5)); // recover after timeouts
+          cleanStreak = 0;
+        }
+        opts.onBatch?.({
+          rowsRead: batch.rowsRead,
+          rowsUpdated: updated,
+          rowsSkipped: batch.bad.length,
+          lastId: batch.lastId,
+          batchSize: batch.size,
+          ms: Date.now() - started,
+          sample: batch.ids.slice(0, 3).map((id, i) => ({ id, eventId: batch.eventIds[i]! })),
+        });
+        if (batch.rowsRead < batch.size) result.complete = true;
+      } catch (err) {
+        if (!isConnectionLost(err) && !isTimeout(err) && !isTransient(err)) throw err;
+        // A read timed out, or a connection dropped mid-batch. Whatever committed is durable and the
+        // rest is still NULL, so resuming from the last confirmed cursor is exact.
+        result.retries++;
+        if (++failures > maxRetries) {
+          if (isConnectionLost(err)) throw new ConnectionLostError(`lost the database connection ${failures} times: ${(err as Error).message}`, { cause: err });
+          throw new BatchTimeoutError(`reads kept timing out after id ${result.cursor}: ${(err as Error).message}`, { cause: err });
+        }
+        const lost = isConnectionLost(err);
+        if (!lost) batchSize = Math.max(minBatch, Math.floor(batchSize / 2));
+        const delay = backoffDelay(failures, 200, 10_000);
+        log.warn({ err: (err as Error).message, cursor: result.cursor.toString(), retryInMs: delay, batchSize }, lost ? 'database connection lost: reconnecting' : 'batch read timed out: retrying smaller');
+        await pending?.catch(() => {});
+        pending = null;
+        closeConns(conns, true);
+        await sleep(delay);
+        conns = await reopen(opts, log);
+        pending = fetch(conns, result.cursor, batchSize);
+      }
+    }
+  } finally {
+    await pending?.catch(() => {});
+    closeConns(conns, false);
+  }
+  return result;
+}
+
+async function reopen(opts: ProcessRangeOptions, log: Logger): Promise<Conns> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openConns(opts.pool, opts.commit);
+    } catch (err) {
+      if (attempt >= 10 || !isConnectionLost(err)) throw err;
+      const delay = backoffDelay(attempt, 500, 10_000);
+      log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot reconnect to the database yet');
+      await sleep(delay);
+    }
+  }
+}

@@ -1,0 +1,23 @@
+// Which database faults a batch may retry, and how.
+import { isConnectionFailure, PgCode, pgCodeOf } from '../errors.js';
+
+/** lock_timeout or statement_timeout: retry with a smaller batch after a backoff. */
+export function isTimeout(err: unknown): boolean {
+  const code = pgCodeOf(err);
+  return code === PgCode.lockNotAvailable || code === PgCode.queryCanceled;
+}
+
+/** Deadlock or serialization failure: retry the same batch. */
+export function isTransient(err: unknown): boolean {
+  const code = pgCodeOf(err);
+  return code === '40P01' || code === '40001';
+}
+
+/** The connection is gone (server restart, pg_terminate_backend, network): reconnect and resume. */
+export function isConnectionLost(err: unknown): boolean {
+  const code = pgCodeOf(err);
+  if (code === PgCode.adminShutdown || code === '57P02' || code === '57P03' || code?.startsWith('08')) return true;
+  if (isConnectionFailure(err)) return true;
+  const msg = (err as Error)?.message ?? '';
+  return /Connection terminated|Client has encountered a connection error|not queryable/i.test(msg);
+}

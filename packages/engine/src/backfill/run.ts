@@ -1,0 +1,121 @@
+// `backfill run`: the single-process backfill over an id range (no Redis, no ledger).
+import type pg from 'pg';
+import { createPool, RUN_LOGS, type TableRef } from '../db.js';
+import { SchemaError, UsageError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { checkRunLogsShape, tableColumns } from '../migrate/inspect.js';
+import { estimateNullRows, idBounds } from './bounds.js';
+import { type BatchReport, type OnBadRow, processRange, type RangeResult } from './process-range.js';
+import { localRowLimiter } from './rate-limit.js';
+
+export interface RunOptions {
+  databaseUrl: string;
+  table?: TableRef;
+  batchSize: number;
+  fromId?: bigint;
+  toId?: bigint;
+  maxRowsPerSecond: number;
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  onBadRow: OnBadRow;
+  commit: boolean;
+  signal?: AbortSignal;
+  /** Called once the range and the estimate are known, before the first batch. */
+  onStart?: (plan: RunPlan) => void;
+  onBatch?: (b: BatchReport) => void;
+  logger: Logger;
+}
+
+export interface RunPlan {
+  fromId: bigint;
+  toId: bigint;
+  estimatedRows: number;
+}
+
+export interface RunSummary extends RangeResult {
+  commit: boolean;
+  fromId: bigint;
+  toId: bigint;
+  estimatedRows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  sample: Array<{ id: string; eventId: string }>;
+}
+
+export function backfillPool(url: string, o: { statementTimeoutMs: number; lockTimeoutMs: number; max: number; name: string }): pg.Pool {
+  return createPool(url, {
+    max: o.max,
+    application_name: o.name,
+    options: `-c statement_timeout=${Math.trunc(o.statementTimeoutMs)} -c lock_timeout=${Math.trunc(o.lockTimeoutMs)}`,
+  });
+}
+
+/** Fails (permanently) unless the table is ready for a backfill. */
+export async function assertBackfillReady(client: pg.ClientBase, table: TableRef): Promise<void> {
+  const columns = await tableColumns(client, table);
+  const shape = checkRunLogsShape(table, columns);
+  if (!shape.hasEventId) {
+    throw new SchemaError(`table ${table.schema}.${table.name} has no event_id column yet: run \`backfill migrate\` first`);
+  }
+}
+
+export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
+  const table = opts.table ?? RUN_LOGS;
+  const started = Date.now();
+  const pool = backfillPool(opts.databaseUrl, { ...opts, max: 2, name: 'backfill-run' });
+  try {
+    const client = await pool.connect();
+    let plan: RunPlan;
+    try {
+      await assertBackfillReady(client, table);
+      const bounds = await idBounds(client, table);
+      const fromId = opts.fromId ?? bounds?.min ?? 1n;
+      const toId = opts.toId ?? bounds?.max ?? 0n;
+      if (opts.fromId !== undefined && opts.toId !== undefined && opts.fromId > opts.toId) {
+        throw new UsageError(`--from-id (${opts.fromId}) is greater than --to-id (${opts.toId})`);
+      }
+      const estimatedRows = toId >= fromId ? await estimateNullRows(client, table, fromId - 1n, toId) : 0;
+      plan = { fromId, toId, estimatedRows };
+    } finally {
+      client.release();
+    }
+    opts.onStart?.(plan);
+    opts.logger.info(
+      { fromId: plan.fromId.toString(), toId: plan.toId.toString(), estimatedRows: plan.estimatedRows, commit: opts.commit },
+      opts.commit ? 'backfill started' : 'dry run started (nothing is written; add --commit to write)',
+    );
+    const sample: RunSummary['sample'] = [];
+    const result =
+      plan.toId < plan.fromId
+        ? { rowsRead: 0, rowsUpdated: 0, rowsSkipped: 0, batches: 0, cursor: plan.toId, complete: true, retries: 0 }
+        : await processRange({
+            pool,
+            table,
+            cursor: plan.fromId - 1n,
+            toId: plan.toId,
+            batchSize: opts.batchSize,
+            commit: opts.commit,
+            onBadRow: opts.onBadRow,
+            rateLimiter: localRowLimiter(opts.maxRowsPerSecond),
+            ...(opts.signal ? { signal: opts.signal } : {}),
+            onBatch: (b) => {
+              if (sample.length < 5) sample.push(...b.sample.slice(0, 5 - sample.length));
+              opts.onBatch?.(b);
+            },
+            logger: opts.logger,
+          });
+    const seconds = (Date.now() - started) / 1000;
+    return {
+      ...result,
+      commit: opts.commit,
+      fromId: plan.fromId,
+      toId: plan.toId,
+      estimatedRows: plan.estimatedRows,
+      seconds,
+      rowsPerSecond: seconds > 0 ? Math.round(result.rowsUpdated / seconds) : 0,
+      sample,
+    };
+  } finally {
+    await pool.end();
+  }
+}

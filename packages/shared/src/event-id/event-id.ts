@@ -1,0 +1,96 @@
+// event-id v1: event_id = UUIDv5(EVENT_ID_NAMESPACE, UTF-8(JCS(canonical event object))).
+// The canonical event object is {run_id, event_type, level, message, data}; every other column is ignored.
+// See packages/shared/SPEC.md. Nothing in this file may change the output for any input, ever:
+// a different rule is a v2 with a new namespace.
+
+import { canonicalJson, isWellFormed, loneSurrogateReason, quote } from './canonical-json.js';
+import { describeType, EventIdError, preview } from './errors.js';
+import { isUuid, parseUuid, uuidV5FromBytes } from './uuid-v5.js';
+
+export const EVENT_ID_VERSION = 1;
+export const EVENT_ID_NAMESPACE = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
+const NAMESPACE_BYTES = parseUuid(EVENT_ID_NAMESPACE);
+
+/** A JSON value as `JSON.parse` returns it (numbers are IEEE-754 doubles). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** A run_logs row (or anything shaped like one). Columns other than the five below are ignored. */
+export interface EventIdInput {
+  run_id: string;
+  event_type: string;
+  level: string;
+  message: string | null;
+  data: JsonValue | null;
+  [k: string]: unknown;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function ownField(row: object, field: string): unknown {
+  if (!hasOwn.call(row, field))
+    throw new EventIdError(field, 'missing (the row must have this own property)');
+  return (row as Record<string, unknown>)[field];
+}
+
+function textField(row: object, field: string): string {
+  const v = ownField(row, field);
+  if (typeof v !== 'string') throw new EventIdError(field, `not a string (${describeType(v)})`);
+  if (!isWellFormed(v)) throw new EventIdError(field, loneSurrogateReason(v));
+  return quote(v);
+}
+
+/**
+ * The RFC 8785 canonical JSON of the row's canonical event object — the exact text event_id v1 hashes.
+ * Throws EventIdError naming the offending field.
+ */
+export function canonicalEvent(row: unknown): string {
+  if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+    throw new EventIdError('row', `not an object (${describeType(row)})`);
+  }
+  const runId = ownField(row, 'run_id');
+  if (typeof runId !== 'string')
+    throw new EventIdError('run_id', `not a UUID string (${describeType(runId)})`);
+  if (!isUuid(runId)) throw new EventIdError('run_id', `not a UUID (${preview(runId)})`);
+  const eventType = textField(row, 'event_type');
+  const level = textField(row, 'level');
+  const message = ownField(row, 'message');
+  let messageJson: string;
+  if (message === null) messageJson = 'null';
+  else if (typeof message !== 'string') {
+    throw new EventIdError('message', `not a string or null (${describeType(message)})`);
+  } else if (!isWellFormed(message)) throw new EventIdError('message', loneSurrogateReason(message));
+  else messageJson = quote(message);
+  const data = ownField(row, 'data');
+  const dataJson = data === null ? 'null' : canonicalJson(data, 'data');
+  // Keys in RFC 8785 order (UTF-16 code units): data < event_type < level < message < run_id.
+  return (
+    '{"data":' +
+    dataJson +
+    ',"event_type":' +
+    eventType +
+    ',"level":' +
+    level +
+    ',"message":' +
+    messageJson +
+    ',"run_id":"' +
+    runId.toLowerCase() +
+    '"}'
+  );
+}
+
+/** event_id v1 of a row: lowercase hyphenated UUID v5. Throws EventIdError naming the offending field. */
+export function eventId(row: unknown): string {
+  return uuidV5FromBytes(canonicalEvent(row), NAMESPACE_BYTES);
+}
+
+export type TryEventIdResult = { ok: true; eventId: string } | { ok: false; error: EventIdError };
+
+/** Like `eventId`, but returns a bad row's EventIdError instead of throwing it. */
+export function tryEventId(row: unknown): TryEventIdResult {
+  try {
+    return { ok: true, eventId: eventId(row) };
+  } catch (err) {
+    if (err instanceof EventIdError) return { ok: false, error: err };
+    throw err;
+  }
+}
