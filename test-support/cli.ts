@@ -39,3 +39,28 @@ export function collect(child: ChildProcess): Promise<CliResult> {
 export function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
   return collect(spawnCli(args, env, input));
 }
+
+/** Resolves once the child's stderr has a JSON log line for which `match` is true. */
+export function waitForLog(child: ChildProcess, match: (line: Record<string, unknown>) => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d;
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const l of lines) {
+        try {
+          if (match(JSON.parse(l))) {
+            child.stderr!.off('data', onData);
+            resolve();
+            return;
+          }
+        } catch {
+          // not a JSON log line
+        }
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.on('close', () => reject(new Error('process ended before the expected log line')));
+  });
+}

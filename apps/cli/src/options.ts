@@ -30,7 +30,7 @@ export const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 export const pkId = z
   .string()
   .regex(/^\d+$/, { message: 'must be a non-negative whole number (a primary-key id)' })
-  .refine((s) => BigInt(s) <= 9223372036854775807n, { message: 'must fit in a bigint' });
+  .refine((s) => /^\d+$/.test(s) && BigInt(s) <= 9223372036854775807n, { message: 'must fit in a bigint' });
 
 /** A duration: "500ms", "3s", "2m" or a plain number of milliseconds. Returns milliseconds. */
 export const duration = z

@@ -20,10 +20,10 @@ export class EventIdError extends Error {
 /** A short description of a value's type for error messages: `number`, `null`, `array`, `Date`, … */
 export function describeType(value: unknown): string {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
   if (typeof value !== 'object') return typeof value;
   const proto: unknown = Object.getPrototypeOf(value);
-  if (proto === null) return 'object';
+  if (proto === Array.prototype) return 'array';
+  if (proto === null || proto === Object.prototype) return 'object';
   const ctor = (proto as { constructor?: unknown }).constructor;
   if (typeof ctor === 'function' && ctor.name) return ctor.name;
   return Object.prototype.toString.call(value).slice(8, -1);

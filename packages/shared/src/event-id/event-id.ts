@@ -44,6 +44,18 @@ function textField(row: object, field: string): string {
  * Throws EventIdError naming the offending field.
  */
 export function canonicalEvent(row: unknown): string {
+  try {
+    return buildCanonicalEvent(row);
+  } catch (err) {
+    // A row whose canonical JSON would exceed V8's maximum string length is a bad row, not a crash.
+    if (err instanceof RangeError && /string length/i.test(err.message)) {
+      throw new EventIdError('data', 'canonical JSON is longer than the maximum JavaScript string length');
+    }
+    throw err;
+  }
+}
+
+function buildCanonicalEvent(row: unknown): string {
   if (typeof row !== 'object' || row === null || Array.isArray(row)) {
     throw new EventIdError('row', `not an object (${describeType(row)})`);
   }

@@ -62,7 +62,7 @@ export function uuidV5FromBytes(name: string, namespace: Uint8Array): string {
       scratch = buf = Buffer.allocUnsafeSlow(Math.min(KEEP_LIMIT, Math.max(maxBytes, buf.length * 2)));
       scratchNamespace = undefined;
     } else {
-      buf = Buffer.allocUnsafeSlow(maxBytes);
+      buf = Buffer.allocUnsafeSlow(16 + Buffer.byteLength(name, 'utf8'));
       buf.set(namespace, 0);
     }
   }
