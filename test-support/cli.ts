@@ -41,7 +41,10 @@ export function runCli(args: string[], env: Record<string, string> = {}, input?:
 }
 
 /** Resolves once the child's stderr has a JSON log line for which `match` is true. */
-export function waitForLog(child: ChildProcess, match: (line: Record<string, unknown>) => boolean): Promise<void> {
+export function waitForLog(
+  child: ChildProcess,
+  match: (line: Record<string, unknown>) => boolean,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let buf = '';
     const onData = (d: Buffer) => {

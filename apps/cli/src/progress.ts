@@ -1,6 +1,7 @@
 // Progress for long commands: a bar on a TTY (cli-progress), periodic log lines otherwise.
-import cliProgress from 'cli-progress';
+
 import type { Logger } from '@backfill/engine';
+import cliProgress from 'cli-progress';
 
 export interface Progress {
   setTotal(total: number): void;
@@ -8,7 +9,12 @@ export interface Progress {
   stop(): void;
 }
 
-export function createProgress(opts: { label: string; logger: Logger; intervalMs?: number; json?: boolean }): Progress {
+export function createProgress(opts: {
+  label: string;
+  logger: Logger;
+  intervalMs?: number;
+  json?: boolean;
+}): Progress {
   let total = 0;
   const started = Date.now();
   if (process.stderr.isTTY && !opts.json) {
@@ -18,7 +24,8 @@ export function createProgress(opts: { label: string; logger: Logger; intervalMs
         stream: process.stderr,
         etaBuffer: 50,
         fps: 5,
-        formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? Number(v).toLocaleString('en-US') : String(v)),
+        formatValue: (v, _o, type) =>
+          type === 'value' || type === 'total' ? Number(v).toLocaleString('en-US') : String(v),
       },
       cliProgress.Presets.shades_classic,
     );

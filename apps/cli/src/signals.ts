@@ -23,7 +23,8 @@ export function onInterrupt(onFirst: (sig: NodeJS.Signals) => void): Interrupt {
   return {
     signal: controller.signal,
     received: () => got,
-    exitCode: () => (got === 'SIGINT' ? ExitCode.interrupted : got === 'SIGTERM' ? ExitCode.terminated : ExitCode.ok),
+    exitCode: () =>
+      got === 'SIGINT' ? ExitCode.interrupted : got === 'SIGTERM' ? ExitCode.terminated : ExitCode.ok,
     dispose() {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerDemo } from './demo.js';
 import { registerDemoData } from './demo-data.js';
 import { registerEventId } from './event-id.js';
 import { registerIndexBuild } from './index-build.js';
@@ -13,4 +14,5 @@ export function registerCommands(program: Command): void {
   registerVerify(program);
   registerEventId(program);
   registerDemoData(program);
+  registerDemo(program);
 }

@@ -1,4 +1,4 @@
-import { runBackfill, type RunSummary } from '@backfill/engine';
+import { type RunSummary, runBackfill } from '@backfill/engine';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
@@ -30,11 +30,22 @@ export function registerRun(program: Command): void {
     .option('--commit', 'write (without it: read, compute and report, write nothing)')
     .option('--batch-size <n>', 'rows per batch (one UPDATE each)', '5000')
     .option('--from-id <id>', 'first id of the range (default: min(id))')
-    .option('--to-id <id>', 'last id of the range (default: max(id) read at start, so the run ends under inserts)')
+    .option(
+      '--to-id <id>',
+      'last id of the range (default: max(id) read at start, so the run ends under inserts)',
+    )
     .option('--max-rows-per-second <n>', 'throttle; 0 = unlimited', '0')
     .option('--statement-timeout <duration>', 'statement_timeout per statement', '30s')
-    .option('--lock-timeout <duration>', 'lock_timeout per statement (the backfill loses lock fights, the app wins)', '2s')
-    .option('--on-bad-row <mode>', 'fail: stop at a row whose id cannot be computed; skip: record it in backfill_errors and go on', 'fail')
+    .option(
+      '--lock-timeout <duration>',
+      'lock_timeout per statement (the backfill loses lock fights, the app wins)',
+      '2s',
+    )
+    .option(
+      '--on-bad-row <mode>',
+      'fail: stop at a row whose id cannot be computed; skip: record it in backfill_errors and go on',
+      'fail',
+    )
     .option('--json', 'print the final summary as one JSON object')
     .addHelpText(
       'after',
@@ -82,7 +93,9 @@ Stopping: Ctrl-C (or SIGTERM) finishes the batch in flight and prints how to res
       const resume = summary.complete
         ? null
         : `backfill run --commit --from-id ${summary.cursor + 1n} --to-id ${summary.toId}`;
-      printResult(o.json, { ...summary, interruptedBy: sig, resumeCommand: resume }, () => describe(summary, sig, resume));
+      printResult(o.json, { ...summary, interruptedBy: sig, resumeCommand: resume }, () =>
+        describe(summary, sig, resume),
+      );
       if (!summary.complete) process.exitCode = interrupt.exitCode();
     });
 }
@@ -98,11 +111,18 @@ function describe(s: RunSummary, sig: string | null, resume: string | null): str
     for (const x of s.sample) lines.push(`  id ${x.id} → ${x.eventId}`);
     lines.push('add --commit to write');
   } else if (s.complete) {
-    lines.push(`backfill complete: ${fmtInt(s.rowsUpdated)} rows updated in ${fmtSeconds(s.seconds)} (${rate}), ${fmtInt(s.batches)} batches, ids ${s.fromId}..${s.toId}`);
+    lines.push(
+      `backfill complete: ${fmtInt(s.rowsUpdated)} rows updated in ${fmtSeconds(s.seconds)} (${rate}), ${fmtInt(s.batches)} batches, ids ${s.fromId}..${s.toId}`,
+    );
   } else {
-    lines.push(`stopped${sig ? ` by ${sig}` : ''} after id ${s.cursor}: ${fmtInt(s.rowsUpdated)} rows updated in ${fmtSeconds(s.seconds)} (${rate})`);
+    lines.push(
+      `stopped${sig ? ` by ${sig}` : ''} after id ${s.cursor}: ${fmtInt(s.rowsUpdated)} rows updated in ${fmtSeconds(s.seconds)} (${rate})`,
+    );
   }
-  if (s.rowsSkipped) lines.push(`${fmtInt(s.rowsSkipped)} bad rows skipped (their event_id stays NULL; see the backfill_errors table)`);
+  if (s.rowsSkipped)
+    lines.push(
+      `${fmtInt(s.rowsSkipped)} bad rows skipped (their event_id stays NULL; see the backfill_errors table)`,
+    );
   if (s.retries) lines.push(`${fmtInt(s.retries)} batches retried after timeouts or lost connections`);
   if (resume) lines.push(`resume with: ${resume}`);
   return lines;

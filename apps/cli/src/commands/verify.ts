@@ -1,4 +1,4 @@
-import { CheckFailedError, verifyRange, type VerifyReport } from '@backfill/engine';
+import { CheckFailedError, type VerifyReport, verifyRange } from '@backfill/engine';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
@@ -53,7 +53,9 @@ export function registerVerify(program: Command): void {
         `  mismatches:       ${fmtInt(report.mismatches)}`,
         ...report.firstMismatches.map((m) => `    id ${m.id}: stored ${m.stored}, expected ${m.expected}`),
         `  NULL event_id in range: ${fmtInt(report.nullCount)}`,
-        ...(report.uncomputable ? [`  rows whose id cannot be computed: ${fmtInt(report.uncomputable)}`] : []),
+        ...(report.uncomputable
+          ? [`  rows whose id cannot be computed: ${fmtInt(report.uncomputable)}`]
+          : []),
         failed ? 'FAILED' : 'OK',
       ]);
       if (failed) {

@@ -48,7 +48,14 @@ export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Prom
              WHERE run_id = $4 AND shard_no = $5
          RETURNING 1)
      SELECT (SELECT updated FROM n) AS updated, (SELECT count(*) FROM ck)::int AS checkpointed`,
-    [ids, eventIds, checkpoint.lastId.toString(), checkpoint.runId, checkpoint.shardNo, checkpoint.rowsSkipped],
+    [
+      ids,
+      eventIds,
+      checkpoint.lastId.toString(),
+      checkpoint.runId,
+      checkpoint.shardNo,
+      checkpoint.rowsSkipped,
+    ],
   );
   return res.rows[0]?.updated ?? 0;
 }

@@ -2,7 +2,10 @@
 import type pg from 'pg';
 import { qualified, type TableRef } from '../db.js';
 
-export async function idBounds(client: pg.ClientBase, table: TableRef): Promise<{ min: bigint; max: bigint } | null> {
+export async function idBounds(
+  client: pg.ClientBase,
+  table: TableRef,
+): Promise<{ min: bigint; max: bigint } | null> {
   const { rows } = await client.query<{ min: string | null; max: string | null }>(
     `SELECT min(id)::text AS min, max(id)::text AS max FROM ${qualified(table)}`,
   );
@@ -20,6 +23,19 @@ export async function estimateNullRows(
 ): Promise<number> {
   // Literals, not parameters, so the planner uses the histogram for these exact bounds. They are
   // BigInt-typed, so nothing but digits can reach the SQL text.
+  const stats = await client.query<{ reltuples: number; analyzed: boolean }>(
+    `SELECT c.reltuples,
+            EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = 'id') AS analyzed
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+    [table.schema, table.name],
+  );
+  // Never analyzed: the planner would multiply default selectivities into a tiny guess. The id span
+  // (capped by the row count, when known) is an honest upper bound instead.
+  const s = stats.rows[0];
+  if (!s?.analyzed) {
+    const span = Number(toId - afterId);
+    return s && s.reltuples >= 0 ? Math.min(span, Math.round(s.reltuples)) : span;
+  }
   const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(
     `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${qualified(table)}
       WHERE id > ${BigInt(afterId).toString()} AND id <= ${BigInt(toId).toString()} AND event_id IS NULL`,

@@ -2,8 +2,8 @@
 // Pipelined on two connections: batch k+1 is read and computed while batch k's UPDATE runs.
 // Used unchanged by `backfill run` (one process) and by every BullMQ worker (one shard at a time).
 import type pg from 'pg';
-import { BackfillError, BadRowError } from '../errors.js';
 import { sleep, type TableRef } from '../db.js';
+import { BackfillError, BadRowError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay } from '../migrate/lock-retry.js';
 import { applyBatch } from './apply-batch.js';
@@ -63,6 +63,9 @@ export interface RangeResult {
   complete: boolean;
   stoppedBy?: 'signal' | 'gate';
   retries: number;
+  /** Statement latency seen by the client (loopback ≈ database time): what the backfill costs the DB. */
+  readMs: number;
+  writeMs: number;
 }
 
 /** Timeouts persisted even at the smallest batch size: a retryable fault for the caller (split). */
@@ -108,14 +111,20 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     cursor: opts.cursor,
     complete: false,
     retries: 0,
+    readMs: 0,
+    writeMs: 0,
   };
   let batchSize = opts.batchSize;
   let cleanStreak = 0;
   let failures = 0;
 
   const fetch = (conns: Conns, cursor: bigint, size: number): Promise<ComputedBatch & { size: number }> => {
+    const t0 = performance.now();
     const p = readBatch(conns.reader, opts.table, cursor, opts.toId, size)
-      .then(computeBatch)
+      .then((rows) => {
+        result.readMs += performance.now() - t0;
+        return computeBatch(rows);
+      })
       .then((b) => ({ ...b, size }));
     p.catch(() => {}); // awaited later (or abandoned on stop); never an unhandled rejection
     return p;
@@ -126,15 +135,24 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
    * statement. On a timeout it halves the rows after a backoff; the first half checkpoints only up to
    * its own last id, so a crash between the halves never skips the second half's rows.
    */
-  const write = async (conns: Conns, ids: string[], eids: string[], lastId: bigint, skipped: number): Promise<number> => {
+  const write = async (
+    conns: Conns,
+    ids: string[],
+    eids: string[],
+    lastId: bigint,
+    skipped: number,
+  ): Promise<number> => {
     if (!conns.writer) return ids.length; // dry run: what would be written
+    const t0 = performance.now();
     try {
-      return await applyBatch(conns.writer, {
+      const n = await applyBatch(conns.writer, {
         table: opts.table,
         ids,
         eventIds: eids,
         checkpoint: opts.shard && { ...opts.shard, lastId, rowsSkipped: skipped },
       });
+      result.writeMs += performance.now() - t0;
+      return n;
     } catch (err) {
       if (!isTimeout(err) && !isTransient(err)) throw err;
       result.retries++;
@@ -216,13 +234,23 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         // rest is still NULL, so resuming from the last confirmed cursor is exact.
         result.retries++;
         if (++failures > maxRetries) {
-          if (isConnectionLost(err)) throw new ConnectionLostError(`lost the database connection ${failures} times: ${(err as Error).message}`, { cause: err });
-          throw new BatchTimeoutError(`reads kept timing out after id ${result.cursor}: ${(err as Error).message}`, { cause: err });
+          if (isConnectionLost(err))
+            throw new ConnectionLostError(
+              `lost the database connection ${failures} times: ${(err as Error).message}`,
+              { cause: err },
+            );
+          throw new BatchTimeoutError(
+            `reads kept timing out after id ${result.cursor}: ${(err as Error).message}`,
+            { cause: err },
+          );
         }
         const lost = isConnectionLost(err);
         if (!lost) batchSize = Math.max(minBatch, Math.floor(batchSize / 2));
         const delay = backoffDelay(failures, 200, 10_000);
-        log.warn({ err: (err as Error).message, cursor: result.cursor.toString(), retryInMs: delay, batchSize }, lost ? 'database connection lost: reconnecting' : 'batch read timed out: retrying smaller');
+        log.warn(
+          { err: (err as Error).message, cursor: result.cursor.toString(), retryInMs: delay, batchSize },
+          lost ? 'database connection lost: reconnecting' : 'batch read timed out: retrying smaller',
+        );
         await pending?.catch(() => {});
         pending = null;
         closeConns(conns, true);

@@ -1,7 +1,7 @@
 // Rows-per-second budgets. The engine asks for permission before each batch; the budget may be local
 // (one process) or shared by every worker through Redis (see the worker app), both from
 // rate-limiter-flexible so the two behave the same.
-import { RateLimiterMemory, type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { sleep } from '../db.js';
 
 export interface RowRateLimiter {

@@ -16,7 +16,8 @@ export function isTransient(err: unknown): boolean {
 /** The connection is gone (server restart, pg_terminate_backend, network): reconnect and resume. */
 export function isConnectionLost(err: unknown): boolean {
   const code = pgCodeOf(err);
-  if (code === PgCode.adminShutdown || code === '57P02' || code === '57P03' || code?.startsWith('08')) return true;
+  if (code === PgCode.adminShutdown || code === '57P02' || code === '57P03' || code?.startsWith('08'))
+    return true;
   if (isConnectionFailure(err)) return true;
   const msg = (err as Error)?.message ?? '';
   return /Connection terminated|Client has encountered a connection error|not queryable/i.test(msg);

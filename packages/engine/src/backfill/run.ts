@@ -40,9 +40,14 @@ export interface RunSummary extends RangeResult {
   seconds: number;
   rowsPerSecond: number;
   sample: Array<{ id: string; eventId: string }>;
+  /** Peak resident memory of this process, MB. */
+  peakRssMb: number;
 }
 
-export function backfillPool(url: string, o: { statementTimeoutMs: number; lockTimeoutMs: number; max: number; name: string }): pg.Pool {
+export function backfillPool(
+  url: string,
+  o: { statementTimeoutMs: number; lockTimeoutMs: number; max: number; name: string },
+): pg.Pool {
   return createPool(url, {
     max: o.max,
     application_name: o.name,
@@ -55,7 +60,9 @@ export async function assertBackfillReady(client: pg.ClientBase, table: TableRef
   const columns = await tableColumns(client, table);
   const shape = checkRunLogsShape(table, columns);
   if (!shape.hasEventId) {
-    throw new SchemaError(`table ${table.schema}.${table.name} has no event_id column yet: run \`backfill migrate\` first`);
+    throw new SchemaError(
+      `table ${table.schema}.${table.name} has no event_id column yet: run \`backfill migrate\` first`,
+    );
   }
 }
 
@@ -81,13 +88,28 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
     }
     opts.onStart?.(plan);
     opts.logger.info(
-      { fromId: plan.fromId.toString(), toId: plan.toId.toString(), estimatedRows: plan.estimatedRows, commit: opts.commit },
+      {
+        fromId: plan.fromId.toString(),
+        toId: plan.toId.toString(),
+        estimatedRows: plan.estimatedRows,
+        commit: opts.commit,
+      },
       opts.commit ? 'backfill started' : 'dry run started (nothing is written; add --commit to write)',
     );
     const sample: RunSummary['sample'] = [];
     const result =
       plan.toId < plan.fromId
-        ? { rowsRead: 0, rowsUpdated: 0, rowsSkipped: 0, batches: 0, cursor: plan.toId, complete: true, retries: 0 }
+        ? {
+            rowsRead: 0,
+            rowsUpdated: 0,
+            rowsSkipped: 0,
+            batches: 0,
+            cursor: plan.toId,
+            complete: true,
+            retries: 0,
+            readMs: 0,
+            writeMs: 0,
+          }
         : await processRange({
             pool,
             table,
@@ -114,6 +136,7 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
       seconds,
       rowsPerSecond: seconds > 0 ? Math.round(result.rowsUpdated / seconds) : 0,
       sample,
+      peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     };
   } finally {
     await pool.end();

@@ -46,7 +46,12 @@ interface StoredRow {
 const COLUMNS = 'id, run_id, event_type, level, message, data, event_id';
 
 /** Counts NULL event_ids in [from, to] through the event_id index (btree indexes NULLs), never a seq scan. */
-export async function countRemainingNulls(client: pg.ClientBase, table: TableRef, fromId: bigint, toId: bigint): Promise<number> {
+export async function countRemainingNulls(
+  client: pg.ClientBase,
+  table: TableRef,
+  fromId: bigint,
+  toId: bigint,
+): Promise<number> {
   await client.query('BEGIN READ ONLY');
   try {
     // `id + 0` keeps the planner off the primary key, and no seq scan leaves ix_run_logs_event_id.
@@ -103,7 +108,8 @@ export async function verifyRange(opts: VerifyOptions): Promise<VerifyReport> {
       seconds: 0,
     };
     if (toId >= fromId) {
-      if (opts.mode.full) await verifyFull(client, table, fromId, toId, opts.batchSize ?? 10_000, report, opts);
+      if (opts.mode.full)
+        await verifyFull(client, table, fromId, toId, opts.batchSize ?? 10_000, report, opts);
       else await verifySample(client, table, fromId, toId, opts.mode.sample, report);
       report.nullCount = await countRemainingNulls(client, table, fromId, toId);
     }
