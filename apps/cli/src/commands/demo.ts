@@ -113,7 +113,10 @@ export function registerDemo(program: Command): void {
         onBadRow: 'fail',
         commit: true,
         onStart: (p) => runProgress.setTotal(p.estimatedRows),
-        onBatch: (b) => runProgress.update((done += b.rowsRead)),
+        onBatch: (b) => {
+          done += b.rowsRead;
+          runProgress.update(done);
+        },
         logger,
       }).finally(() => runProgress.stop());
       out(
