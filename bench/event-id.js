@@ -15,7 +15,19 @@ import { v5 as uuidv5 } from 'uuid';
 
 const EVENT_TYPES = ['step.started', 'step.finished', 'tool.call', 'tool.result', 'model.output', 'retry'];
 const LEVELS = ['debug', 'info', 'info', 'info', 'warn', 'error'];
-const WORDS = ['fetch', 'parse', 'résumé', 'naïve', 'Zürich', '東京', 'данные', 'ok', 'retrying', '🚀', 'done'];
+const WORDS = [
+  'fetch',
+  'parse',
+  'résumé',
+  'naïve',
+  'Zürich',
+  '東京',
+  'данные',
+  'ok',
+  'retrying',
+  '🚀',
+  'done',
+];
 
 /** Deterministic pseudo-random numbers (mulberry32) so runs are comparable. */
 function rng(seed) {
@@ -69,7 +81,7 @@ function referenceEventId(row) {
 }
 
 /** Rows per second of `fn` over `rows` (best of `rounds` passes after a warm-up). */
-function measure(fn, rows, rounds = 3) {
+function measure(fn, rows, rounds = 5) {
   let sink = 0;
   const warm = Math.min(rows.length, 20_000);
   for (let i = 0; i < warm; i++) sink += fn(rows[i]).length;
@@ -93,7 +105,8 @@ export async function benchEventId({ rows = 200000 } = {}) {
   let bytes = 0;
   for (const row of data) {
     const id = eventId(row);
-    if (id !== referenceEventId(row)) throw new Error(`fast path disagrees with the reference on row ${row.id}`);
+    if (id !== referenceEventId(row))
+      throw new Error(`fast path disagrees with the reference on row ${row.id}`);
     bytes += Buffer.byteLength(canonicalEvent(row));
   }
   const rowsPerSecond = measure(eventId, data);

@@ -23,6 +23,10 @@ export const EnvSchema = z.object({
   DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']).default(DEFAULT_DATABASE_URL),
   REDIS_URL: urlWithScheme(['redis:', 'rediss:']).default(DEFAULT_REDIS_URL),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}.-]+$/, { message: 'must be letters, digits, _ . - { } (no spaces or colons)' })
+    .default('backfill'),
 });
 
 export type EnvConfig = z.infer<typeof EnvSchema>;

@@ -496,7 +496,9 @@ export interface DemoDataSummary {
 
 type Queryable = pg.Pool | pg.ClientBase;
 
-const isPool = (q: Queryable): q is pg.Pool => q instanceof pg.Pool;
+// Structural, so a pool from another copy of pg is recognised too.
+const isPool = (q: Queryable): q is pg.Pool =>
+  q instanceof pg.Pool || typeof (q as { totalCount?: unknown }).totalCount === 'number';
 
 const COLUMNS = ['run_id', 'timestamp', 'level', 'event_type', 'message', 'data'] as const;
 const TYPES = ['uuid', 'timestamptz', 'text', 'text', 'text', 'jsonb'] as const;

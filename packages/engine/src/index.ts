@@ -13,3 +13,5 @@ export * from './backfill/read-batch.js';
 export * from './backfill/retry-policy.js';
 export * from './backfill/run.js';
 export * from './backfill/verify.js';
+export * from './ledger/index.js';
+export * from './plan/index.js';

@@ -12,7 +12,7 @@ import {
   type TableRef,
   UsageError,
 } from '@backfill/engine';
-import type pg from 'pg';
+import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase } from '../../../test-support/db.js';
@@ -211,6 +211,19 @@ describe('insertDemoRows', () => {
       `SELECT count(*)::int AS n, count(event_id)::int AS with_id FROM ${qualified(table)} WHERE id > 1`,
     );
     expect(res.rows[0]).toEqual({ n: 5000, with_id: 0 });
+  });
+
+  it('works with a single client as well as a pool', async () => {
+    const table = { schema: 'public', name: 'run_logs_client' };
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const summary = await insertDemoRows(client, { table, rows: 2500, batchRows: 1000, seed: 8 });
+      expect(summary).toMatchObject({ rows: 2500, minId: '1', maxId: '2500', createdTable: true });
+    } finally {
+      await client.end();
+    }
+    expect(await countRows(table)).toBe(2500);
   });
 
   it('quotes identifiers: a schema and a table with spaces and quotes', async () => {

@@ -1,2 +1,3 @@
 export * from './migrations.js';
+export * from './queue.js';
 export * from './schema.js';

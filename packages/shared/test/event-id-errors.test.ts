@@ -60,6 +60,7 @@ const cases: [name: string, row: unknown, field: string, reason: RegExp][] = [
   ['missing data', without('data'), 'data', /missing/],
   ['inherited, not own, data', Object.assign(Object.create({ data: 1 }), without('data')), 'data', /missing/],
   ['run_id not a UUID', { ...good(), run_id: 'not-a-uuid' }, 'run_id', /^not a UUID/],
+  ['run_id empty', { ...good(), run_id: '' }, 'run_id', /^not a UUID/],
   [
     'run_id without hyphens',
     { ...good(), run_id: '6f1c2b9e3a4d4e5f8a7b9c0d1e2f3a4b' },
@@ -196,6 +197,15 @@ describe('event-id v1 rejects bad rows', () => {
   it('reports the first error in canonical order and recovers for the next row', () => {
     expect(errorOf({ ...good(), run_id: 'x', level: 1 }).field).toBe('run_id');
     expect(tryEventId(good()).ok).toBe(true);
+  });
+
+  it('validates every run_id even when consecutive rows repeat one', () => {
+    const upper = { ...good(), run_id: good().run_id.toUpperCase() };
+    expect(eventId(upper)).toBe(eventId(good()));
+    expect(eventId(upper)).toBe(eventId(good()));
+    expect(errorOf({ ...good(), run_id: '' }).field).toBe('run_id');
+    expect(errorOf({ ...good(), run_id: good().run_id.slice(1) }).field).toBe('run_id');
+    expect(eventId({ ...good(), run_id: '00000000-0000-0000-0000-000000000000' })).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('does not swallow errors that are not EventIdError', () => {

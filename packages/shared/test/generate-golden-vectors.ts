@@ -42,10 +42,16 @@ const cases: { name: string; json: string }[] = [
   { name: 'string message, null data', json: row('null', { message: '"started"' }) },
   { name: 'simple object data', json: row('{"a":1,"b":"x"}') },
   { name: 'key order permutation 1', json: row('{"b":2,"a":1,"c":{"z":1,"y":[3,{"q":1,"p":2}]}}') },
-  { name: 'key order permutation 2 (same event)', json: row('{"c":{"y":[3,{"p":2,"q":1}],"z":1},"a":1,"b":2}') },
+  {
+    name: 'key order permutation 2 (same event)',
+    json: row('{"c":{"y":[3,{"p":2,"q":1}],"z":1},"a":1,"b":2}'),
+  },
   {
     name: 'top-level keys in another order (same event as "simple object data")',
-    json: '{"data":{"b":"x","a":1},"message":"ok","level":"info","event_type":"step.finished","run_id":' + RUN + '}',
+    json:
+      '{"data":{"b":"x","a":1},"message":"ok","level":"info","event_type":"step.finished","run_id":' +
+      RUN +
+      '}',
   },
   {
     name: 'extra columns id, timestamp, event_id are ignored (same event as "simple object data")',
@@ -55,13 +61,25 @@ const cases: { name: string; json: string }[] = [
       RUN +
       ',"event_type":"step.finished","level":"info","message":"ok","data":{"a":1,"b":"x"},"other":[1,2]}',
   },
-  { name: 'upper-case run_id is lowercased', json: row('{"a":1,"b":"x"}', { run_id: '"6F1C2B9E-3A4D-4E5F-8A7B-9C0D1E2F3A4B"' }) },
-  { name: 'mixed-case run_id is lowercased', json: row('{"a":1,"b":"x"}', { run_id: '"6f1C2b9E-3a4D-4e5F-8a7B-9c0D1e2F3a4B"' }) },
+  {
+    name: 'upper-case run_id is lowercased',
+    json: row('{"a":1,"b":"x"}', { run_id: '"6F1C2B9E-3A4D-4E5F-8A7B-9C0D1E2F3A4B"' }),
+  },
+  {
+    name: 'mixed-case run_id is lowercased',
+    json: row('{"a":1,"b":"x"}', { run_id: '"6f1C2b9E-3a4D-4e5F-8a7B-9c0D1e2F3a4B"' }),
+  },
   { name: 'nil run_id', json: row('{}', { run_id: '"00000000-0000-0000-0000-000000000000"' }) },
-  { name: 'nested timestamp is part of the event', json: row('{"a":1,"b":"x","timestamp":"2024-05-01T12:00:00.000Z"}') },
+  {
+    name: 'nested timestamp is part of the event',
+    json: row('{"a":1,"b":"x","timestamp":"2024-05-01T12:00:00.000Z"}'),
+  },
   { name: 'nested id and event_id are part of the event', json: row('{"id":7,"event_id":"x","run_id":"y"}') },
   { name: 'nested arrays', json: row('[[1,[2,[3,[]]]],[],[[[]]]]') },
-  { name: 'array of objects with different key orders', json: row('[{"b":1,"a":2},{"a":2,"b":1},{"c":{"e":5,"d":4}}]') },
+  {
+    name: 'array of objects with different key orders',
+    json: row('[{"b":1,"a":2},{"a":2,"b":1},{"c":{"e":5,"d":4}}]'),
+  },
   { name: 'empty strings everywhere', json: row('""', { event_type: '""', level: '""', message: '""' }) },
   { name: 'empty object data', json: row('{}') },
   { name: 'empty array data', json: row('[]') },
@@ -108,12 +126,18 @@ const cases: { name: string; json: string }[] = [
         '999999999999999700000,333333333.3333332,-0.000001]',
     ),
   },
-  { name: 'integer boundaries', json: row('{"max":9007199254740991,"min":-9007199254740991,"neg":-1,"big":1e300}') },
+  {
+    name: 'integer boundaries',
+    json: row('{"max":9007199254740991,"min":-9007199254740991,"neg":-1,"big":1e300}'),
+  },
   {
     name: 'numeric-looking keys sort as strings',
     json: row('{"10":"ten","9":"nine","1":"one","a":"a","01":"zero-one","-1":"minus"}'),
   },
-  { name: 'case and prefix ordering of keys', json: row('{"a":1,"A":2,"aa":3,"":4,"a b":5,"B":6,"_":7,"~":8}') },
+  {
+    name: 'case and prefix ordering of keys',
+    json: row('{"a":1,"A":2,"aa":3,"":4,"a b":5,"B":6,"_":7,"~":8}'),
+  },
   { name: '__proto__ is an ordinary key', json: row('{"__proto__":{"x":1},"constructor":"c","toString":1}') },
   {
     name: 'control characters are escaped',
@@ -123,12 +147,18 @@ const cases: { name: string; json: string }[] = [
         ' \\u007f"',
     ),
   },
-  { name: 'control characters without U+0000', json: row('{"k\\tey":"a\\tb\\nc\\r\\u0001\\u001f\\b\\f"}', { message: '"line1\\nline2"' }) },
+  {
+    name: 'control characters without U+0000',
+    json: row('{"k\\tey":"a\\tb\\nc\\r\\u0001\\u001f\\b\\f"}', { message: '"line1\\nline2"' }),
+  },
   {
     name: 'U+2028 and U+2029 are not escaped',
     json: row('{"ls":"a\\u2028b","ps":"c\\u2029d","\\u2028":1}', { message: '"x\\u2028y\\u2029z"' }),
   },
-  { name: 'quotes, backslashes and slashes', json: row('{"q":"say \\"hi\\"","b":"C:\\\\path\\\\to","s":"a/b\\/c"}') },
+  {
+    name: 'quotes, backslashes and slashes',
+    json: row('{"q":"say \\"hi\\"","b":"C:\\\\path\\\\to","s":"a/b\\/c"}'),
+  },
   {
     name: 'emoji and non-ASCII in every text field',
     json: row('{"msg":"🚀 déjà vu 東京 данные","flag":"🏳️‍🌈","skin":"👍🏽"}', {
@@ -137,7 +167,10 @@ const cases: { name: string; json: string }[] = [
       message: '"Zürich → 東京 😀"',
     }),
   },
-  { name: 'precomposed and decomposed keys are distinct', json: row('{"\\u00e9":"precomposed","e\\u0301":"decomposed"}') },
+  {
+    name: 'precomposed and decomposed keys are distinct',
+    json: row('{"\\u00e9":"precomposed","e\\u0301":"decomposed"}'),
+  },
   { name: 'deep object nesting (64 levels)', json: row(nestObjects(64)) },
   { name: 'deep array nesting (200 levels)', json: row(nestArrays(200)) },
   {
@@ -150,7 +183,10 @@ const cases: { name: string; json: string }[] = [
         '}',
     ),
   },
-  { name: 'level and event_type are opaque strings', json: row('{"a":1}', { level: '"WARN"', event_type: '"Step Finished"' }) },
+  {
+    name: 'level and event_type are opaque strings',
+    json: row('{"a":1}', { level: '"WARN"', event_type: '"Step Finished"' }),
+  },
   {
     name: 'realistic row',
     json: row(
@@ -187,7 +223,9 @@ function main(): void {
     const ref = referenceEventId(input);
     const fast = { canonical: canonicalEvent(input), event_id: eventId(input) };
     if (fast.canonical !== ref.canonical || fast.event_id !== ref.event_id) {
-      throw new Error(`fast path disagrees with the reference on "${c.name}":\n${fast.canonical}\n${ref.canonical}`);
+      throw new Error(
+        `fast path disagrees with the reference on "${c.name}":\n${fast.canonical}\n${ref.canonical}`,
+      );
     }
     entries.push(
       `  {\n    "name": ${JSON.stringify(c.name)},\n    "input": ${c.json},\n` +

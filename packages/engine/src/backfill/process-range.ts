@@ -50,6 +50,9 @@ export interface ProcessRangeOptions {
   minBatchSize?: number;
   /** Tries per batch for timeouts and lost connections. */
   maxRetries?: number;
+  /** Set on the range's connections (pooled connections may come with other values). */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
 }
 
 export interface RangeResult {
@@ -83,12 +86,21 @@ interface Conns {
   writer: pg.PoolClient | null;
 }
 
-async function openConns(pool: pg.Pool, commit: boolean): Promise<Conns> {
-  const reader = await pool.connect();
+async function openConns(opts: ProcessRangeOptions): Promise<Conns> {
+  const reader = await opts.pool.connect();
+  let writer: pg.PoolClient | null = null;
   try {
-    return { reader, writer: commit ? await pool.connect() : null };
+    if (opts.commit) writer = await opts.pool.connect();
+    const settings: string[] = [];
+    if (opts.statementTimeoutMs !== undefined) settings.push(`SET statement_timeout = ${Math.trunc(opts.statementTimeoutMs)}`);
+    if (opts.lockTimeoutMs !== undefined) settings.push(`SET lock_timeout = ${Math.trunc(opts.lockTimeoutMs)}`);
+    if (settings.length) {
+      for (const c of writer ? [reader, writer] : [reader]) await c.query(settings.join('; '));
+    }
+    return { reader, writer };
   } catch (err) {
     reader.release(true);
+    writer?.release(true);
     throw err;
   }
 }
@@ -176,7 +188,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     }
   };
 
-  let conns = await openConns(opts.pool, opts.commit);
+  let conns = await openConns(opts);
   let pending: ReturnType<typeof fetch> | null = fetch(conns, result.cursor, batchSize);
   try {
     while (pending) {
@@ -269,7 +281,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
 async function reopen(opts: ProcessRangeOptions, log: Logger): Promise<Conns> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await openConns(opts.pool, opts.commit);
+      return await openConns(opts);
     } catch (err) {
       if (attempt >= 10 || !isConnectionLost(err)) throw err;
       const delay = backoffDelay(attempt, 500, 10_000);

@@ -32,6 +32,22 @@ function ownField(row: object, field: string): unknown {
   return (row as Record<string, unknown>)[field];
 }
 
+// Consecutive rows usually belong to the same run: remember the last run_id checked and lowercased.
+// (Only ever set to a run_id that passed the checks; the initial value is a valid UUID too, never '' —
+// an empty string must not slip through as "the same as last time".)
+let lastRunId = '00000000-0000-0000-0000-000000000000';
+let lastRunIdLower = lastRunId;
+
+function canonicalRunId(runId: unknown): string {
+  if (runId === lastRunId) return lastRunIdLower;
+  if (typeof runId !== 'string')
+    throw new EventIdError('run_id', `not a UUID string (${describeType(runId)})`);
+  if (!isUuid(runId)) throw new EventIdError('run_id', `not a UUID (${preview(runId)})`);
+  lastRunIdLower = runId.toLowerCase();
+  lastRunId = runId;
+  return lastRunIdLower;
+}
+
 function textField(row: object, field: string): string {
   const v = ownField(row, field);
   if (typeof v !== 'string') throw new EventIdError(field, `not a string (${describeType(v)})`);
@@ -59,10 +75,7 @@ function buildCanonicalEvent(row: unknown): string {
   if (typeof row !== 'object' || row === null || Array.isArray(row)) {
     throw new EventIdError('row', `not an object (${describeType(row)})`);
   }
-  const runId = ownField(row, 'run_id');
-  if (typeof runId !== 'string')
-    throw new EventIdError('run_id', `not a UUID string (${describeType(runId)})`);
-  if (!isUuid(runId)) throw new EventIdError('run_id', `not a UUID (${preview(runId)})`);
+  const runId = canonicalRunId(ownField(row, 'run_id'));
   const eventType = textField(row, 'event_type');
   const level = textField(row, 'level');
   const message = ownField(row, 'message');
@@ -85,7 +98,7 @@ function buildCanonicalEvent(row: unknown): string {
     ',"message":' +
     messageJson +
     ',"run_id":"' +
-    runId.toLowerCase() +
+    runId +
     '"}'
   );
 }

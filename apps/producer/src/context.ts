@@ -1,0 +1,45 @@
+// What control-plane operations need: the ledger (PostgreSQL), the queues (Redis), a logger.
+import { connectClient, type Logger } from '@backfill/engine';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { connectRedis } from './redis.js';
+
+export interface ControlContext {
+  db: pg.Client;
+  redis: Redis;
+  prefix: string;
+  databaseUrl: string;
+  logger: Logger;
+}
+
+export interface ControlConfig {
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+  logger: Logger;
+}
+
+export async function openControl(cfg: ControlConfig): Promise<ControlContext> {
+  const db = await connectClient(cfg.databaseUrl, { application_name: 'backfill-control' });
+  try {
+    const redis = await connectRedis(cfg.redisUrl);
+    return { db, redis, prefix: cfg.prefix, databaseUrl: cfg.databaseUrl, logger: cfg.logger };
+  } catch (err) {
+    await db.end();
+    throw err;
+  }
+}
+
+export async function closeControl(ctx: ControlContext): Promise<void> {
+  ctx.redis.disconnect();
+  await ctx.db.end().catch(() => {});
+}
+
+export async function withControl<T>(cfg: ControlConfig, fn: (ctx: ControlContext) => Promise<T>): Promise<T> {
+  const ctx = await openControl(cfg);
+  try {
+    return await fn(ctx);
+  } finally {
+    await closeControl(ctx);
+  }
+}

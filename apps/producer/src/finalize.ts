@@ -1,0 +1,95 @@
+// `backfill finalize`: finish whatever is left inline, prove the range complete, mark the run done.
+import {
+  backfillPool,
+  CheckFailedError,
+  claimShard,
+  completeShard,
+  listShards,
+  processRange,
+  setRunStatus,
+  verifyRange,
+  type VerifyReport,
+} from '@backfill/engine';
+import type { ControlContext } from './context.js';
+import { requireRun } from './control.js';
+import { openRunQueue } from './queues.js';
+
+export interface FinalizeResult {
+  shardsFinishedInline: number;
+  rowsUpdatedInline: number;
+  verify: VerifyReport;
+}
+
+export async function finalizeRun(
+  ctx: ControlContext,
+  name: string,
+  opts: { sample: number; onProgress?: (rows: number) => void } = { sample: 10_000 },
+): Promise<FinalizeResult> {
+  const run = await requireRun(ctx, name);
+  if (!['running', 'paused', 'completed', 'failed'].includes(run.status)) {
+    throw new CheckFailedError(`run "${name}" is ${run.status}: it cannot be finalized`);
+  }
+  const table = { schema: run.tableSchema, name: run.tableName };
+  const pool = backfillPool(ctx.databaseUrl, {
+    statementTimeoutMs: run.settings.statementTimeoutMs,
+    lockTimeoutMs: run.settings.lockTimeoutMs,
+    max: 2,
+    name: 'backfill-finalize',
+  });
+  let shardsFinishedInline = 0;
+  let rowsUpdatedInline = 0;
+  try {
+    // Inline, one after the other. A worker may still hold one of these; the `event_id IS NULL`
+    // guard makes working on the same rows twice harmless.
+    for (const shard of await listShards(ctx.db, run.id, ['queued', 'running', 'failed'])) {
+      const claimed = await claimShard(ctx.db, run.id, shard.shardNo, 'finalize');
+      if (!claimed) continue;
+      const r = await processRange({
+        pool,
+        table,
+        cursor: claimed.checkpointId ?? claimed.fromId - 1n,
+        toId: claimed.toId,
+        batchSize: run.settings.batchSize,
+        statementTimeoutMs: run.settings.statementTimeoutMs,
+        lockTimeoutMs: run.settings.lockTimeoutMs,
+        commit: true,
+        onBadRow: run.settings.onBadRow,
+        runName: run.name,
+        shard: { runId: run.id, shardNo: shard.shardNo },
+        onBatch: (b) => {
+          rowsUpdatedInline += b.rowsUpdated;
+          opts.onProgress?.(rowsUpdatedInline);
+        },
+        logger: ctx.logger.child({ run: run.name, shardNo: shard.shardNo }),
+      });
+      if (r.complete) {
+        await completeShard(ctx.db, run.id, shard.shardNo, 'finalize');
+        shardsFinishedInline++;
+      }
+    }
+  } finally {
+    await pool.end();
+  }
+  const verify = await verifyRange({
+    databaseUrl: ctx.databaseUrl,
+    table,
+    mode: { full: false, sample: opts.sample },
+    fromId: run.fromId,
+    toId: run.toId,
+    logger: ctx.logger,
+  });
+  if (verify.mismatches > 0 || verify.nullCount > 0) {
+    throw new CheckFailedError(
+      `finalize: run "${name}" is not complete: ${verify.nullCount} rows in ids ${run.fromId}..${run.toId} still have ` +
+        `no event_id and ${verify.mismatches} sampled ids differ (bad rows are listed in backfill_errors). The run stays open.`,
+    );
+  }
+  await setRunStatus(ctx.db, run.id, 'finalized', ['running', 'paused', 'completed', 'failed']);
+  const queue = openRunQueue(run.id, ctx);
+  try {
+    await queue.obliterate({ force: true }); // the ledger keeps the history; Redis needs none of it
+  } finally {
+    await queue.close();
+  }
+  return { shardsFinishedInline, rowsUpdatedInline, verify };
+}

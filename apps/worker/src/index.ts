@@ -1,0 +1,3 @@
+export * from './process-shard.js';
+export * from './settings.js';
+export * from './worker.js';

@@ -1,0 +1,162 @@
+// One BullMQ job = one shard: claim it in the ledger, run the batch engine from its checkpoint, and
+// record how it ended. Permanent faults fail the shard at once; timeouts split it; the rest retry.
+import {
+  BadRowError,
+  BatchTimeoutError,
+  claimShard,
+  completeShard,
+  failShard,
+  type Logger,
+  processRange,
+  releaseShard,
+  SchemaError,
+  splitShard,
+} from '@backfill/engine';
+import { enqueueShards, openRunQueue } from '@backfill/producer';
+import { ShardJobData } from '@backfill/shared';
+import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { RunBudgets } from './rate.js';
+import type { RunCache } from './run-cache.js';
+
+export interface ShardDeps {
+  pool: pg.Pool;
+  redis: Redis;
+  prefix: string;
+  runs: RunCache;
+  budgets: RunBudgets;
+  workerId: string;
+  isShuttingDown: () => boolean;
+  logger: Logger;
+}
+
+export type ShardOutcome =
+  | { outcome: 'completed'; rowsUpdated: number; rowsSkipped: number; batches: number; runCompleted: boolean }
+  | { outcome: 'skipped'; reason: string }
+  | { outcome: 'split'; into: number[] };
+
+async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    return await fn(c);
+  } finally {
+    c.release();
+  }
+}
+
+const PERMANENT = [BadRowError, SchemaError];
+
+export async function processShardJob(job: Job, token: string | undefined, deps: ShardDeps): Promise<ShardOutcome> {
+  const { runId, shardNo } = ShardJobData.parse(job.data);
+  const log = deps.logger.child({ runId, shardNo, jobId: job.id, attempt: job.attemptsMade + 1 });
+  const run = deps.runs.get(runId);
+  if (!run) return { outcome: 'skipped', reason: 'run is not active' };
+  if (run.status === 'paused') {
+    // The queue is paused too; if that did not reach Redis, do not spin on the job.
+    await job.moveToDelayed(Date.now() + 5000, token);
+    throw new DelayedError();
+  }
+  const shard = await withClient(deps.pool, (c) => claimShard(c, runId, shardNo, deps.workerId));
+  if (!shard) return { outcome: 'skipped', reason: 'shard needs no work' };
+  log.info({ fromId: shard.fromId.toString(), toId: shard.toId.toString(), checkpointId: shard.checkpointId?.toString() ?? null }, 'shard claimed');
+
+  let stopReason = '';
+  try {
+    const result = await processRange({
+      pool: deps.pool,
+      table: { schema: run.tableSchema, name: run.tableName },
+      cursor: shard.checkpointId ?? shard.fromId - 1n,
+      toId: shard.toId,
+      batchSize: run.settings.batchSize,
+      statementTimeoutMs: run.settings.statementTimeoutMs,
+      lockTimeoutMs: run.settings.lockTimeoutMs,
+      commit: true,
+      onBadRow: run.settings.onBadRow,
+      runName: run.name,
+      shard: { runId, shardNo },
+      rateLimiter: deps.budgets.forRun(runId, deps.runs.get(runId)?.settings.maxRowsPerSecond ?? 0),
+      gate: async () => {
+        if (deps.isShuttingDown()) stopReason = 'worker shutting down';
+        else if (deps.runs.get(runId)?.status !== 'running') stopReason = `run is ${deps.runs.get(runId)?.status ?? 'no longer active'}`;
+        return stopReason ? 'stop' : 'go';
+      },
+      onBatch: (b) => {
+        deps.budgets.count(runId, b.rowsUpdated);
+        log.debug({ rows: b.rowsUpdated, lastId: b.lastId.toString(), ms: b.ms }, 'batch');
+      },
+      logger: log,
+    });
+    if (!result.complete) {
+      await withClient(deps.pool, (c) => releaseShard(c, runId, shardNo, deps.workerId, stopReason));
+      log.info({ reason: stopReason, checkpointId: result.cursor.toString() }, 'shard released');
+      if (deps.isShuttingDown()) {
+        await job.moveToWait(token); // another worker takes it from the checkpoint right away
+        throw new WaitingError();
+      }
+      if (deps.runs.get(runId)) {
+        await job.moveToDelayed(Date.now() + 2000, token); // paused: lands in the paused queue
+        throw new DelayedError();
+      }
+      return { outcome: 'skipped', reason: stopReason };
+    }
+    const done = await withClient(deps.pool, (c) => completeShard(c, runId, shardNo, deps.workerId));
+    log.info({ rowsUpdated: result.rowsUpdated, rowsSkipped: result.rowsSkipped, runCompleted: done.runCompleted }, 'shard completed');
+    return {
+      outcome: 'completed',
+      rowsUpdated: result.rowsUpdated,
+      rowsSkipped: result.rowsSkipped,
+      batches: result.batches,
+      runCompleted: done.runCompleted,
+    };
+  } catch (err) {
+    if (err instanceof WaitingError || err instanceof DelayedError) throw err;
+    return handleFailure(err as Error, job, deps, log, runId, shardNo);
+  }
+}
+
+async function handleFailure(
+  err: Error,
+  job: Job,
+  deps: ShardDeps,
+  log: Logger,
+  runId: number,
+  shardNo: number,
+): Promise<ShardOutcome> {
+  const errorClass = err.constructor?.name ?? 'Error';
+  if (err instanceof BatchTimeoutError) {
+    const children = await withClient(deps.pool, (c) => splitShard(c, runId, shardNo, err.message));
+    if (children.length) {
+      const queue = openRunQueue(runId, deps);
+      try {
+        const run = deps.runs.get(runId);
+        await enqueueShards(queue, runId, children, 'asc', {
+          attempts: run?.settings.attempts ?? 5,
+          backoffMs: run?.settings.backoffMs ?? 5000,
+        });
+      } finally {
+        await queue.close();
+      }
+      log.warn({ err: err.message, into: children.map((c) => c.shardNo) }, 'shard kept timing out: split in two');
+      return { outcome: 'split', into: children.map((c) => c.shardNo) };
+    }
+  }
+  const permanent = PERMANENT.some((E) => err instanceof E);
+  const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  await withClient(deps.pool, async (c) => {
+    await failShard(c, { runId, shardNo, worker: deps.workerId, errorClass, message: err.message, final });
+    if (final) {
+      // Nothing left to run but failed shards: the run is failed until someone retries them.
+      await c.query(
+        `UPDATE backfill_runs r SET status = 'failed', last_error = $2, updated_at = now()
+          WHERE r.id = $1 AND r.status = 'running'
+            AND NOT EXISTS (SELECT 1 FROM backfill_shards s WHERE s.run_id = r.id AND s.status IN ('queued', 'running'))`,
+        [runId, `shard ${shardNo}: ${err.message}`],
+      );
+    }
+  }).catch((e) => log.error({ err: (e as Error).message }, 'could not record the failure in the ledger'));
+  log.error({ err: err.message, errorClass, final, permanent }, final ? 'shard failed' : 'shard attempt failed: will retry');
+  if (permanent) throw new UnrecoverableError(`${errorClass}: ${err.message}`);
+  throw err;
+}
+

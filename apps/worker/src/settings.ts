@@ -1,0 +1,26 @@
+// Worker process settings, parsed once at the edge (flags or environment) by the caller.
+export interface WorkerSettings {
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+  /** Shards processed at once by this process (each uses two connections). */
+  concurrency: number;
+  /** SIGTERM: how long to wait for in-flight batches before forcing the close. */
+  shutdownTimeoutMs: number;
+  /** BullMQ lock duration; a SIGKILLed worker's shard returns to the queue after about this long. */
+  lockDurationMs: number;
+  /** How often stalled (lock-expired) jobs are looked for. */
+  stalledIntervalMs: number;
+  /** How often the ledger is read for new runs, pauses and setting changes. */
+  pollIntervalMs: number;
+  /** Name recorded in the ledger for the shards this process works on. */
+  workerId: string;
+}
+
+export const DEFAULT_WORKER_SETTINGS = {
+  concurrency: 1,
+  shutdownTimeoutMs: 30_000,
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 30_000,
+  pollIntervalMs: 1000,
+} as const;

@@ -1,0 +1,112 @@
+// The worker process: serves every active run (one BullMQ Worker per run queue), stateless, so
+// replicas scale it. SIGTERM: in-flight batches finish, shards are released, the process exits
+// within the shutdown timeout.
+import { backfillPool, type Logger } from '@backfill/engine';
+import { runQueueName } from '@backfill/shared';
+import { Worker } from 'bullmq';
+import { workerRedis } from '@backfill/producer';
+import { processShardJob } from './process-shard.js';
+import { RunBudgets } from './rate.js';
+import { RunCache } from './run-cache.js';
+import type { WorkerSettings } from './settings.js';
+
+export interface WorkerHandle {
+  /** Resolves when the process has stopped (after `stop()` or a fatal error). */
+  done: Promise<void>;
+  stop(reason: string): Promise<void>;
+  activeRuns(): number[];
+}
+
+export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
+  const log = logger.child({ worker: s.workerId });
+  const pool = backfillPool(s.databaseUrl, {
+    // Per-statement limits come from each run's settings via SET on the batch connections; these
+    // are the defaults for the ledger statements.
+    statementTimeoutMs: 30_000,
+    lockTimeoutMs: 2_000,
+    max: s.concurrency * 2 + 2,
+    name: `backfill-worker`,
+  });
+  const redis = workerRedis(s.redisUrl, (err) => log.warn({ err: err.message }, 'redis connection error'));
+  const runs = new RunCache();
+  const budgets = new RunBudgets(redis, s.prefix);
+  const workers = new Map<number, Worker>();
+  let shuttingDown = false;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => {
+    resolveDone = r;
+  });
+
+  const deps = {
+    pool,
+    redis,
+    prefix: s.prefix,
+    runs,
+    budgets,
+    workerId: s.workerId,
+    isShuttingDown: () => shuttingDown,
+    logger: log,
+  };
+
+  const serve = (runId: number) => {
+    const w = new Worker(runQueueName(runId), (job, token) => processShardJob(job, token, deps), {
+      connection: workerRedis(s.redisUrl, (err) => log.warn({ err: err.message }, 'redis connection error')),
+      prefix: s.prefix,
+      concurrency: s.concurrency,
+      lockDuration: s.lockDurationMs,
+      stalledInterval: s.stalledIntervalMs,
+      maxStalledCount: 3,
+    });
+    w.on('error', (err) => log.warn({ runId, err: err.message }, 'worker error'));
+    w.on('failed', (job, err) => log.debug({ runId, jobId: job?.id, err: err.message }, 'job failed'));
+    workers.set(runId, w);
+    log.info({ runId, queue: runQueueName(runId) }, 'serving run');
+  };
+
+  const poll = async () => {
+    try {
+      const active = await runs.refresh(pool);
+      for (const run of active) if (!workers.has(run.id)) serve(run.id);
+      for (const [runId, w] of workers) {
+        if (!active.some((r) => r.id === runId)) {
+          workers.delete(runId);
+          log.info({ runId }, 'run no longer active: stop serving it');
+          void w.close();
+        }
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot read the ledger (will retry)');
+    }
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  const loop = async () => {
+    await poll();
+    if (!shuttingDown) timer = setTimeout(loop, s.pollIntervalMs);
+  };
+  void loop();
+  log.info({ concurrency: s.concurrency, prefix: s.prefix }, 'worker started');
+
+  const stop = async (reason: string) => {
+    if (shuttingDown) return done;
+    shuttingDown = true;
+    clearTimeout(timer);
+    log.info({ reason }, 'stopping: finishing batches in flight and releasing shards');
+    const closing = Promise.all([...workers.values()].map((w) => w.close()));
+    const timedOut = await Promise.race([
+      closing.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), s.shutdownTimeoutMs).unref()),
+    ]);
+    if (timedOut) {
+      log.warn({ timeoutMs: s.shutdownTimeoutMs }, 'shutdown timeout: forcing the close (the shards return to the queue when their locks expire)');
+      await Promise.all([...workers.values()].map((w) => w.close(true)));
+    }
+    await pool.end().catch(() => {});
+    redis.disconnect();
+    log.info('worker stopped');
+    resolveDone();
+    return done;
+  };
+
+  return { done, stop, activeRuns: () => [...workers.keys()] };
+}

@@ -1,0 +1,85 @@
+// Issue 3 measurements: `run --commit` against the set-based SQL ceiling and a naive per-row client.
+import { eventId } from '@backfill/shared/event-id';
+import { cli, copyOf, dropDb, withDb } from './lib.js';
+
+const NS = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
+
+/** `backfill run --commit` as an operator runs it; its JSON summary carries rows/s, db time and RSS. */
+export async function benchRun(template, rows) {
+  const url = await copyOf(template, 'bf_bench_run');
+  try {
+    const res = await cli(['run', '--commit', '--json'], { DATABASE_URL: url });
+    if (res.code !== 0) throw new Error(`run failed (${res.code}): ${res.stderr}`);
+    const s = JSON.parse(res.stdout);
+    if (s.rowsUpdated !== rows) throw new Error(`run updated ${s.rowsUpdated} of ${rows} rows`);
+    return {
+      rowsPerSecond: s.rowsPerSecond,
+      seconds: s.seconds,
+      dbMicrosPerRow: ((s.readMs + s.writeMs) * 1000) / rows,
+      peakRssMb: s.peakRssMb,
+    };
+  } finally {
+    await dropDb('bf_bench_run');
+  }
+}
+
+/**
+ * The database alone: one UPDATE per 20k-id range on one connection (or `connections` in parallel),
+ * the id computed server-side by uuid_generate_v5 over a text expression (different ids; it measures
+ * what the database itself can do).
+ */
+export async function benchSqlCeiling(template, maxId, connections = 1) {
+  const name = `bf_bench_sql${connections}`;
+  const url = await copyOf(template, name);
+  try {
+    await withDb(url, (c) => c.query('CREATE EXTENSION IF NOT EXISTS "uuid-ossp"'));
+    const step = 20_000;
+    const ranges = [];
+    for (let lo = 0; lo < maxId; lo += step) ranges.push([lo, Math.min(maxId, lo + step)]);
+    let statementMs = 0;
+    let updated = 0;
+    const started = performance.now();
+    const worker = async () => {
+      await withDb(url, async (c) => {
+        for (let r = ranges.shift(); r; r = ranges.shift()) {
+          const t0 = performance.now();
+          const res = await c.query(
+            `UPDATE run_logs SET event_id = uuid_generate_v5($3::uuid,
+               run_id::text || event_type || level || coalesce(message, '') || coalesce(data::text, ''))::text
+             WHERE id > $1 AND id <= $2 AND event_id IS NULL`,
+            [r[0], r[1], NS],
+          );
+          statementMs += performance.now() - t0;
+          updated += res.rowCount;
+        }
+      });
+    };
+    await Promise.all(Array.from({ length: connections }, worker));
+    const seconds = (performance.now() - started) / 1000;
+    return { rowsPerSecond: Math.round(updated / seconds), seconds, dbMicrosPerRow: (statementMs * 1000) / updated, updated };
+  } finally {
+    await dropDb(name);
+  }
+}
+
+/** The naive client: one autocommit UPDATE per row, on a slice; extrapolated to the whole table. */
+export async function benchNaive(template, rows, slice = 3000) {
+  const url = await copyOf(template, 'bf_bench_naive');
+  try {
+    return await withDb(url, async (c) => {
+      const { rows: batch } = await c.query(
+        'SELECT id, run_id, event_type, level, message, data FROM run_logs ORDER BY id LIMIT $1',
+        [slice],
+      );
+      const started = performance.now();
+      for (const row of batch) {
+        await c.query('UPDATE run_logs SET event_id = $2 WHERE id = $1 AND event_id IS NULL', [row.id, eventId(row)]);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const rowsPerSecond = Math.round(slice / seconds);
+      return { rowsPerSecond, slice, extrapolatedSeconds: rows / rowsPerSecond };
+    });
+  } finally {
+    await dropDb('bf_bench_naive');
+  }
+}

@@ -1,0 +1,112 @@
+// Ledger rows as the engine sees them (bigint ids as bigint, counts as numbers).
+
+export const RUN_STATUSES = ['running', 'paused', 'cancelled', 'completed', 'failed', 'finalized'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+/** A run whose shards may still be worked on. */
+export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['running', 'paused'];
+
+export const SHARD_STATUSES = ['queued', 'running', 'completed', 'failed', 'split', 'cancelled'] as const;
+export type ShardStatus = (typeof SHARD_STATUSES)[number];
+/** Shards with work left. */
+export const UNFINISHED_SHARD_STATUSES: readonly ShardStatus[] = ['queued', 'running', 'failed'];
+
+export interface RunSettings {
+  batchSize: number;
+  maxRowsPerSecond: number;
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  onBadRow: 'fail' | 'skip';
+  /** BullMQ attempts per shard job, and the first exponential backoff delay between them. */
+  attempts: number;
+  backoffMs: number;
+}
+
+export interface RunRow {
+  id: number;
+  name: string;
+  tableSchema: string;
+  tableName: string;
+  eventIdVersion: number;
+  status: RunStatus;
+  fromId: bigint;
+  toId: bigint;
+  order: 'asc' | 'desc';
+  shardRows: number;
+  planner: string;
+  estimatedRows: number;
+  settings: RunSettings;
+  lastError: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface ShardRow {
+  runId: number;
+  shardNo: number;
+  fromId: bigint;
+  toId: bigint;
+  checkpointId: bigint | null;
+  status: ShardStatus;
+  estimatedRows: number;
+  rowsUpdated: number;
+  rowsSkipped: number;
+  batches: number;
+  attempts: number;
+  parentShardNo: number | null;
+  worker: string | null;
+  lastError: string | null;
+  lastErrorClass: string | null;
+  updatedAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+type Raw = Record<string, unknown>;
+const big = (v: unknown) => (v === null || v === undefined ? null : BigInt(v as string));
+const num = (v: unknown) => Number(v ?? 0);
+
+export function toRun(r: Raw): RunRow {
+  return {
+    id: num(r.id),
+    name: r.name as string,
+    tableSchema: r.table_schema as string,
+    tableName: r.table_name as string,
+    eventIdVersion: num(r.event_id_version),
+    status: r.status as RunStatus,
+    fromId: big(r.from_id)!,
+    toId: big(r.to_id)!,
+    order: r.order as 'asc' | 'desc',
+    shardRows: num(r.shard_rows),
+    planner: r.planner as string,
+    estimatedRows: num(r.estimated_rows),
+    settings: r.settings as RunSettings,
+    lastError: (r.last_error as string | null) ?? null,
+    createdAt: r.created_at as Date,
+    startedAt: (r.started_at as Date | null) ?? null,
+    finishedAt: (r.finished_at as Date | null) ?? null,
+  };
+}
+
+export function toShard(r: Raw): ShardRow {
+  return {
+    runId: num(r.run_id),
+    shardNo: num(r.shard_no),
+    fromId: big(r.from_id)!,
+    toId: big(r.to_id)!,
+    checkpointId: big(r.checkpoint_id),
+    status: r.status as ShardStatus,
+    estimatedRows: num(r.estimated_rows),
+    rowsUpdated: num(r.rows_updated),
+    rowsSkipped: num(r.rows_skipped),
+    batches: num(r.batches),
+    attempts: num(r.attempts),
+    parentShardNo: r.parent_shard_no === null || r.parent_shard_no === undefined ? null : num(r.parent_shard_no),
+    worker: (r.worker as string | null) ?? null,
+    lastError: (r.last_error as string | null) ?? null,
+    lastErrorClass: (r.last_error_class as string | null) ?? null,
+    updatedAt: r.updated_at as Date,
+    startedAt: (r.started_at as Date | null) ?? null,
+    finishedAt: (r.finished_at as Date | null) ?? null,
+  };
+}

@@ -1,0 +1,29 @@
+// Queue contracts between the producer and the workers. Redis/BullMQ only distributes work; the
+// ledger in PostgreSQL is the truth, so a job carries nothing but which shard to process.
+import { z } from 'zod';
+
+/** Key prefix for every BullMQ key (and the rate counters). One per deployment, or per test file. */
+export const DEFAULT_QUEUE_PREFIX = 'backfill';
+
+export const ShardJobData = z.object({
+  runId: z.number().int().positive(),
+  shardNo: z.number().int().nonnegative(),
+});
+export type ShardJobData = z.infer<typeof ShardJobData>;
+
+export const SHARD_JOB_NAME = 'shard';
+
+/** One queue per run, so pausing a run is BullMQ's own queue pause and never touches another run. */
+export function runQueueName(runId: number): string {
+  return `run-${runId}`;
+}
+
+/** Deterministic, never all digits and without ':' (BullMQ rejects both): re-adding is a no-op. */
+export function shardJobId(runId: number, shardNo: number): string {
+  return `run-${runId}-shard-${shardNo}`;
+}
+
+/** Per-second counters of rows written, for "rows/s over the last minute" (best effort, may be lost). */
+export function rateKey(prefix: string, runId: number, epochSecond: number): string {
+  return `${prefix}:rate:${runId}:${epochSecond}`;
+}
