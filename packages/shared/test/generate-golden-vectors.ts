@@ -5,7 +5,8 @@
 //   npx tsx packages/shared/test/generate-golden-vectors.ts
 //
 // Inputs are kept as JSON text exactly as written here (so -0, 1E30, 9007199254740993 and escapes survive
-// into the file); the test reads them back with JSON.parse, as pg reads a jsonb column.
+// into the file); the test reads them back with JSON.parse, as pg reads a jsonb column. The frozen file was
+// then laid out with `npx biome check --write` (whitespace only; every value verified identical afterwards).
 
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -16,13 +16,12 @@ export interface EventIdStreamSummary {
 
 const FLUSH_AT = 64 * 1024;
 
-async function write(out: Writable, chunk: string): Promise<void> {
-  if (!out.write(chunk)) await once(out, 'drain');
-}
+const isEpipe = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
 
 /**
  * Reads JSON rows, one per line, from `input`; writes one event_id per good line to `out` (same order) and one
- * message per bad line to `errors`. Blank lines are skipped. Handles inputs of any size (streams line by line).
+ * message per bad line to `errors`. Blank lines are skipped. Handles inputs of any size (streams line by line,
+ * honours backpressure). If `out` is closed early (EPIPE, e.g. `| head`), stops reading and returns quietly.
  */
 export async function eventIdStream(
   input: Readable,
@@ -30,44 +29,64 @@ export async function eventIdStream(
   errors: Writable,
 ): Promise<EventIdStreamSummary> {
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  let outputError: unknown;
+  const onOutputError = (err: unknown) => {
+    outputError ??= err;
+    lines.close();
+  };
+  out.on('error', onOutputError);
+  const write = async (chunk: string) => {
+    if (out.write(chunk)) return;
+    try {
+      await Promise.race([once(out, 'drain'), once(out, 'close')]);
+    } catch (err) {
+      onOutputError(err); // `once` rejects when the stream emits 'error' while we wait
+    }
+  };
+
   let lineNo = 0;
   let ok = 0;
   let bad = 0;
   let pending = '';
-  const reject = async (message: string) => {
+  const reject = (message: string) => {
     bad++;
-    await write(errors, `line ${lineNo}: ${message}\n`);
+    errors.write(`line ${lineNo}: ${message}\n`);
   };
-  for await (let line of lines) {
-    lineNo++;
-    if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1); // UTF-8 byte order mark
-    if (line.trim() === '') continue;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (err) {
-      await reject(`invalid JSON (${(err as Error).message})`);
-      continue;
+  try {
+    for await (let line of lines) {
+      if (outputError) break;
+      lineNo++;
+      if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1); // UTF-8 byte order mark
+      if (line.trim() === '') continue;
+      let row: unknown;
+      try {
+        row = JSON.parse(line);
+      } catch (err) {
+        reject(`invalid JSON (${(err as Error).message})`);
+        continue;
+      }
+      if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+        reject(`not a JSON object (${row === null ? 'null' : Array.isArray(row) ? 'array' : typeof row})`);
+        continue;
+      }
+      const result = tryEventId(row);
+      if (!result.ok) {
+        reject(result.error.message);
+        continue;
+      }
+      ok++;
+      pending += result.eventId + '\n';
+      if (pending.length >= FLUSH_AT) {
+        await write(pending);
+        pending = '';
+      }
     }
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
-      await reject(
-        `not a JSON object (${row === null ? 'null' : Array.isArray(row) ? 'array' : typeof row})`,
-      );
-      continue;
-    }
-    const result = tryEventId(row);
-    if (!result.ok) {
-      await reject(result.error.message);
-      continue;
-    }
-    ok++;
-    pending += result.eventId + '\n';
-    if (pending.length >= FLUSH_AT) {
-      await write(out, pending);
-      pending = '';
-    }
+    if (pending && !outputError) await write(pending);
+  } finally {
+    out.off('error', onOutputError);
+    if (isEpipe(outputError)) out.on('error', () => {}); // later EPIPEs of the same closed pipe
   }
-  if (pending) await write(out, pending);
+  if (outputError && !isEpipe(outputError)) throw outputError;
   return { ok, bad };
 }
 

@@ -11,6 +11,8 @@ export interface Transition {
   worker?: string | null;
   errorClass?: string | null;
   message?: string | null;
+  /** Clear last_error (a completed or retried shard). */
+  clearError?: boolean;
 }
 
 /** Changes a shard's status when it is in one of `from`; returns the row after, or null. */
@@ -25,12 +27,13 @@ async function transition(
       `WITH prev AS (SELECT status FROM backfill_shards WHERE run_id = $1 AND shard_no = $2 FOR UPDATE)
        UPDATE backfill_shards s
           SET status = $3, worker = COALESCE($4, s.worker), updated_at = now(),
-              last_error = COALESCE($5, s.last_error), last_error_class = COALESCE($6, s.last_error_class)
+              last_error = CASE WHEN $8 THEN NULL ELSE COALESCE($5, s.last_error) END,
+              last_error_class = CASE WHEN $8 THEN NULL ELSE COALESCE($6, s.last_error_class) END
               ${extraSet}
          FROM prev
         WHERE s.run_id = $1 AND s.shard_no = $2 AND prev.status = ANY($7)
        RETURNING s.*, prev.status AS prev_status`,
-      [t.runId, t.shardNo, t.to, t.worker ?? null, t.message ?? null, t.errorClass ?? null, from],
+      [t.runId, t.shardNo, t.to, t.worker ?? null, t.message ?? null, t.errorClass ?? null, from, t.clearError ?? false],
     );
     const row = rows[0];
     if (!row) return null;
@@ -75,8 +78,12 @@ export async function completeShard(
   shardNo: number,
   worker: string,
 ): Promise<{ shard: ShardRow | null; runCompleted: boolean }> {
-  const shard = await transition(client, { runId, shardNo, to: 'completed', worker }, ['running', 'queued', 'failed'], `,
-              finished_at = now(), last_error = NULL, last_error_class = NULL`);
+  const shard = await transition(
+    client,
+    { runId, shardNo, to: 'completed', worker, clearError: true },
+    ['running', 'queued', 'failed'],
+    ', finished_at = now()',
+  );
   const res = await client.query(
     `UPDATE backfill_runs r SET status = 'completed', finished_at = now(), updated_at = now()
       WHERE r.id = $1 AND r.status = 'running'
@@ -105,8 +112,7 @@ export function releaseShard(client: pg.ClientBase, runId: number, shardNo: numb
 
 /** Operator retry: failed (or one given) shard back to queued. */
 export function requeueShard(client: pg.ClientBase, runId: number, shardNo: number, from: readonly ShardStatus[]) {
-  return transition(client, { runId, shardNo, to: 'queued', message: 'retry requested' }, from, `,
-              last_error = NULL, last_error_class = NULL`);
+  return transition(client, { runId, shardNo, to: 'queued', message: 'retry requested', clearError: true }, from);
 }
 
 export async function cancelShards(client: pg.ClientBase, runId: number): Promise<number> {

@@ -1,0 +1,94 @@
+// pause / resume / retry / cancel / recover / finalize: thin wrappers over the producer's controls.
+import { UsageError } from '@backfill/engine';
+import { cancelRun, type ControlContext, finalizeRun, pauseRun, recoverRun, resumeRun, retryShards, withControl } from '@backfill/producer';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { createContext } from '../context.js';
+import { int, parseOptions } from '../options.js';
+import { fmtInt, printResult } from '../output.js';
+
+async function withCtx<T>(fn: (ctx: ControlContext) => Promise<T>): Promise<T> {
+  const { env, logger } = createContext();
+  return withControl({ databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger }, fn);
+}
+
+const Json = z.object({ json: z.boolean().default(false) });
+
+export function registerControl(program: Command): void {
+  program
+    .command('pause <name>')
+    .description('Pause a run: workers stop at their next batch boundary and hand shards back; checkpoints are kept.')
+    .option('--json', 'JSON output')
+    .action(async (name: string, raw) => {
+      const o = parseOptions(Json, raw);
+      const run = await withCtx((ctx) => pauseRun(ctx, name));
+      printResult(o.json, { name: run.name, status: run.status }, () => [`run ${run.name} paused (resume: backfill resume ${run.name})`]);
+    });
+
+  program
+    .command('resume <name>')
+    .description('Resume a paused run: shards continue from their checkpoints.')
+    .option('--json', 'JSON output')
+    .action(async (name: string, raw) => {
+      const o = parseOptions(Json, raw);
+      const run = await withCtx((ctx) => resumeRun(ctx, name));
+      printResult(o.json, { name: run.name, status: run.status }, () => [`run ${run.name} resumed`]);
+    });
+
+  program
+    .command('retry <name>')
+    .description('Put failed shards (--failed) or one shard (--shard N) back in the queue, from their checkpoints.')
+    .option('--failed', 'every failed shard')
+    .option('--shard <n>', 'one shard by number')
+    .option('--json', 'JSON output')
+    .action(async (name: string, raw) => {
+      const o = parseOptions(Json.extend({ failed: z.boolean().default(false), shard: int(0).optional() }), raw);
+      if (o.failed === (o.shard !== undefined)) throw new UsageError('retry: give exactly one of --failed or --shard N');
+      const retried = await withCtx((ctx) =>
+        retryShards(ctx, name, o.failed ? { failed: true } : { shardNo: o.shard as number }),
+      );
+      printResult(o.json, { name, retried }, () => [
+        retried.length ? `requeued shards ${retried.join(', ')} of run ${name}` : `run ${name}: no shard to retry`,
+      ]);
+    });
+
+  program
+    .command('cancel <name>')
+    .description('Cancel a run: unfinished shards are cancelled and its queue removed. Rows already done stay done.')
+    .option('--json', 'JSON output')
+    .action(async (name: string, raw) => {
+      const o = parseOptions(Json, raw);
+      const r = await withCtx((ctx) => cancelRun(ctx, name));
+      printResult(o.json, { name, cancelledShards: r.cancelledShards }, () => [`run ${name} cancelled (${r.cancelledShards} unfinished shards)`]);
+    });
+
+  program
+    .command('recover <name>')
+    .description(
+      'Re-enqueue every unfinished shard from the ledger: the answer to a lost or flushed Redis. Safe at any time ' +
+        '(job ids are deterministic and finished shards are skipped).',
+    )
+    .option('--json', 'JSON output')
+    .action(async (name: string, raw) => {
+      const o = parseOptions(Json, raw);
+      const r = await withCtx((ctx) => recoverRun(ctx, name));
+      printResult(o.json, { name, enqueued: r.enqueued }, () => [`run ${name}: ${fmtInt(r.enqueued)} unfinished shards enqueued from the ledger`]);
+    });
+
+  program
+    .command('finalize <name>')
+    .description(
+      'Finish the run: process whatever is left inline (from checkpoints), then verify the run range is complete ' +
+        '(no NULL event_id, sampled ids match) and mark the run finalized. Exit 1 if it is not complete.',
+    )
+    .option('--sample <n>', 'rows to re-check at random', '10000')
+    .option('--json', 'JSON output')
+    .action(async (name: string, raw) => {
+      const o = parseOptions(Json.extend({ sample: int(1, 10_000_000) }), raw);
+      const r = await withCtx((ctx) => finalizeRun(ctx, name, { sample: o.sample }));
+      printResult(o.json, { name, ...r }, () => [
+        `run ${name} finalized: ${r.shardsFinishedInline} shards finished inline (${fmtInt(r.rowsUpdatedInline)} rows); ` +
+          `verify: ${fmtInt(r.verify.rowsChecked)} sampled rows match, 0 NULL event_id in ids ${r.verify.fromId}..${r.verify.toId}`,
+      ]);
+    });
+}

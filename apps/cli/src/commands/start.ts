@@ -1,0 +1,110 @@
+import { EVENT_ID_VERSION } from '@backfill/shared/event-id';
+import { type StartResult, startRun, withControl } from '@backfill/producer';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { createContext } from '../context.js';
+import { choice, duration, int, parseOptions, pkId } from '../options.js';
+import { fmtInt, printResult } from '../output.js';
+
+const StartOptions = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, {
+    message: 'must be 1-100 letters, digits, _ . - (starting with a letter or digit)',
+  }),
+  commit: z.boolean().default(false),
+  shardRows: int(1, 100_000_000),
+  fromId: pkId.optional(),
+  toId: pkId.optional(),
+  order: choice(['asc', 'desc']),
+  planner: choice(['auto', 'keyset', 'histogram']),
+  analyze: z.boolean().default(false),
+  batchSize: int(1, 100_000),
+  maxRowsPerSecond: int(0),
+  statementTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
+  lockTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
+  onBadRow: choice(['fail', 'skip']),
+  attempts: int(1, 100),
+  backoff: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
+  json: z.boolean().default(false),
+});
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description(
+      'Plan a distributed run: split the id range into shards that follow row density, record the run and its ' +
+        'shards in the ledger (PostgreSQL), and enqueue one BullMQ job per shard for `backfill worker` processes. ' +
+        'Without --commit it only prints the plan. Starting an existing name again changes nothing.',
+    )
+    .requiredOption('--name <name>', 'the run name (unique; used by status, pause, retry, …)')
+    .option('--commit', 'record and enqueue (without it: plan only)')
+    .option('--shard-rows <n>', 'target rows per shard', '100000')
+    .option('--from-id <id>', 'first id (default: min(id))')
+    .option('--to-id <id>', 'last id (default: max(id) now, so the run ends under constant inserts)')
+    .option('--order <order>', 'asc, or desc to do the newest rows first', 'asc')
+    .option('--planner <method>', 'auto (keyset walk for tables up to 5M rows, else the id histogram), keyset, histogram', 'auto')
+    .option('--analyze', 'allow raising the id column statistics target and ANALYZE for an exact histogram (restored after)')
+    .option('--batch-size <n>', 'rows per batch (one UPDATE)', '5000')
+    .option('--max-rows-per-second <n>', 'throttle shared by ALL workers of the run; 0 = unlimited', '0')
+    .option('--statement-timeout <duration>', 'statement_timeout per statement', '30s')
+    .option('--lock-timeout <duration>', 'lock_timeout per statement', '2s')
+    .option('--on-bad-row <mode>', 'fail the shard, or skip (record in backfill_errors)', 'fail')
+    .option('--attempts <n>', 'tries per shard before it is failed', '5')
+    .option('--backoff <duration>', 'first retry delay (exponential, with jitter)', '5s')
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backfill start --name eid-2026-11                  # print the plan
+  backfill start --name eid-2026-11 --commit         # record and enqueue; then run: backfill worker
+  backfill start --name eid-2026-11 --commit --order desc --max-rows-per-second 30000`,
+    )
+    .action(async (raw) => {
+      const o = parseOptions(StartOptions, raw);
+      const { env, logger } = createContext();
+      const result = await withControl(
+        { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
+        (ctx) =>
+          startRun(ctx, {
+            name: o.name,
+            shardRows: o.shardRows,
+            ...(o.fromId ? { fromId: BigInt(o.fromId) } : {}),
+            ...(o.toId ? { toId: BigInt(o.toId) } : {}),
+            order: o.order,
+            method: o.planner,
+            analyze: o.analyze,
+            settings: {
+              batchSize: o.batchSize,
+              maxRowsPerSecond: o.maxRowsPerSecond,
+              statementTimeoutMs: o.statementTimeout,
+              lockTimeoutMs: o.lockTimeout,
+              onBadRow: o.onBadRow,
+              attempts: o.attempts,
+              backoffMs: o.backoff,
+            },
+            commit: o.commit,
+          }),
+      );
+      printResult(o.json, result, () => describe(result));
+    });
+}
+
+function describe(r: StartResult): string[] {
+  if (r.outcome === 'exists') {
+    const run = r.run!;
+    return [
+      `run "${run.name}" already exists (${run.status}, ids ${run.fromId}..${run.toId}, event-id v${run.eventIdVersion}): nothing changed`,
+      'see: backfill status ' + run.name,
+    ];
+  }
+  const plan = r.plan!;
+  const sizes = plan.shards.map((s) => s.estimatedRows).sort((a, b) => a - b);
+  const lines = [
+    `plan: ${fmtInt(plan.shards.length)} shards over ids ${plan.fromId}..${plan.toId}, ~${fmtInt(plan.estimatedRows)} rows ` +
+      `(target ${fmtInt(plan.shardRows)} a shard; min/median/max ${fmtInt(sizes[0] ?? 0)}/${fmtInt(sizes[Math.floor(sizes.length / 2)] ?? 0)}/${fmtInt(sizes[sizes.length - 1] ?? 0)}) in ${plan.ms} ms`,
+    ...plan.notes.map((n) => `  ${n}`),
+  ];
+  if (r.outcome === 'planned') lines.push(`event-id v${EVENT_ID_VERSION}; nothing recorded or enqueued: add --commit`);
+  else lines.push(`run "${r.run!.name}" started: ${fmtInt(r.enqueued)} shard jobs enqueued. Start workers: backfill worker`);
+  return lines;
+}

@@ -1,0 +1,67 @@
+import { DEFAULT_WORKER_SETTINGS, startWorker } from '@backfill/worker';
+import type { Command } from 'commander';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { connectClient } from '@backfill/engine';
+import { connectRedis } from '@backfill/producer';
+import { createContext } from '../context.js';
+import { duration, int, parseOptions } from '../options.js';
+
+const WorkerOptions = z.object({
+  concurrency: int(1, 64),
+  shutdownTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
+  lockDuration: duration.pipe(z.number().min(1000, { message: 'must be at least 1s' })),
+  stalledInterval: duration.pipe(z.number().min(1000, { message: 'must be at least 1s' })),
+  pollInterval: duration.pipe(z.number().min(100, { message: 'must be at least 100ms' })),
+});
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description(
+      'Process shards from the queue (every active run) until stopped. Stateless: run as many as the database ' +
+        'takes (docker compose up --scale worker=N, or N replicas). SIGTERM/SIGINT: finish the batch in flight, ' +
+        'checkpoint, hand the shard back, exit 0 within --shutdown-timeout.',
+    )
+    .option('--concurrency <n>', 'shards at once in this process (two connections each)', String(DEFAULT_WORKER_SETTINGS.concurrency))
+    .option('--shutdown-timeout <duration>', 'wait this long for in-flight batches on SIGTERM', '30s')
+    .option('--lock-duration <duration>', "a killed worker's shard returns to the queue after about this long", '30s')
+    .option('--stalled-interval <duration>', 'how often lock-expired shards are looked for', '30s')
+    .option('--poll-interval <duration>', 'how often the ledger is read for new runs and pauses', '1s')
+    .action(async (raw) => {
+      const o = parseOptions(WorkerOptions, raw);
+      const { env, logger } = createContext();
+      // Fail fast with a clear message when a service is unreachable at start; after that, keep retrying.
+      await checkServices(env.DATABASE_URL, env.REDIS_URL);
+      const handle = startWorker(
+        {
+          databaseUrl: env.DATABASE_URL,
+          redisUrl: env.REDIS_URL,
+          prefix: env.QUEUE_PREFIX,
+          concurrency: o.concurrency,
+          shutdownTimeoutMs: o.shutdownTimeout,
+          lockDurationMs: o.lockDuration,
+          stalledIntervalMs: o.stalledInterval,
+          pollIntervalMs: o.pollInterval,
+          workerId: `${hostname()}:${process.pid}`,
+        },
+        logger,
+      );
+      let stopping = false;
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (stopping) process.exit(1); // a second signal: stop now (shards return when locks expire)
+        stopping = true;
+        void handle.stop(sig);
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      await handle.done;
+    });
+}
+
+async function checkServices(databaseUrl: string, redisUrl: string): Promise<void> {
+  const db = await connectClient(databaseUrl);
+  await db.end();
+  const redis = await connectRedis(redisUrl);
+  redis.disconnect();
+}
