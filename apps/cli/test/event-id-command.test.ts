@@ -1,9 +1,11 @@
 // `backfill event-id`, run as the operator runs it: the compiled CLI in a child process, rows on stdin.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { eventId } from '@backfill/shared/event-id';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { eventIdStream } from '../src/commands/event-id.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = fileURLToPath(new URL('../bin/backfill.js', import.meta.url));
@@ -133,11 +135,63 @@ describe('backfill event-id', () => {
     expect(new Set(out).size).toBe(count);
   });
 
+  it('stops quietly with exit code 0 when stdout is closed early (| head)', async () => {
+    const input = Array.from({ length: 100_000 }, (_, i) => row({ id: i, data: { i } })).join('\n');
+    const res = await new Promise<Result & { first: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [bin, 'event-id'], { cwd: repo });
+      let first = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => {
+        if (!first) {
+          first = s.split('\n')[0]!;
+          child.stdout.destroy(); // like `head -1` exiting
+        }
+      });
+      child.stderr.setEncoding('utf8').on('data', (s: string) => {
+        stderr += s;
+      });
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout: '', stderr, first }));
+      child.stdin.on('error', () => {});
+      child.stdin.end(input);
+    });
+    expect(res.first).toBe(eventId(JSON.parse(row({ id: 0, data: { i: 0 } }))));
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+  });
+
   it('has a --help with an example', async () => {
     const res = await backfill('', '--help');
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/Usage: backfill event-id/);
     expect(res.stdout).toMatch(/Example:/);
     expect(res.stdout).toMatch(/line N: <field>: <reason>/);
+  });
+});
+
+describe('eventIdStream (in process)', () => {
+  it('honours backpressure of a slow output and keeps every line in order', async () => {
+    const input = Array.from({ length: 20_000 }, (_, i) => row({ data: { i } }));
+    const chunks: string[] = [];
+    const slow = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _enc, done) {
+        chunks.push(chunk.toString());
+        setImmediate(done);
+      },
+    });
+    const errors: string[] = [];
+    const errorSink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        errors.push(chunk.toString());
+        done();
+      },
+    });
+    const summary = await eventIdStream(Readable.from([`${input.join('\n')}\nnot json\n`]), slow, errorSink);
+    expect(summary).toEqual({ ok: 20_000, bad: 1 });
+    const out = lines(chunks.join(''));
+    expect(out).toHaveLength(20_000);
+    expect(out[19_999]).toBe(eventId(JSON.parse(input[19_999]!)));
+    expect(errors.join('')).toMatch(/^line 20001: invalid JSON/);
   });
 });

@@ -23,7 +23,7 @@ export async function requireRun(ctx: ControlContext, name: string): Promise<Run
 }
 
 async function withQueue<T>(ctx: ControlContext, run: RunRow, fn: (q: ReturnType<typeof openRunQueue>) => Promise<T>) {
-  const queue = openRunQueue(run.id, ctx);
+  const queue = openRunQueue(run, ctx);
   try {
     return await fn(queue);
   } finally {

@@ -85,7 +85,7 @@ export async function finalizeRun(
     );
   }
   await setRunStatus(ctx.db, run.id, 'finalized', ['running', 'paused', 'completed', 'failed']);
-  const queue = openRunQueue(run.id, ctx);
+  const queue = openRunQueue(run, ctx);
   try {
     await queue.obliterate({ force: true }); // the ledger keeps the history; Redis needs none of it
   } finally {

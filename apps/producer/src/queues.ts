@@ -9,8 +9,8 @@ export interface QueueConfig {
   prefix: string;
 }
 
-export function openRunQueue(runId: number, q: QueueConfig): Queue<ShardJobData> {
-  return new Queue<ShardJobData>(runQueueName(runId), { connection: q.redis, prefix: q.prefix });
+export function openRunQueue(run: { id: number; queue: string | null }, q: QueueConfig): Queue<ShardJobData> {
+  return new Queue<ShardJobData>(runQueueName(run), { connection: q.redis, prefix: q.prefix });
 }
 
 export interface RetryPolicy {

@@ -85,7 +85,7 @@ export async function startRun(ctx: ControlContext, o: StartOptions): Promise<St
 
 /** Enqueues every unfinished shard of the run (idempotent). Returns how many were submitted. */
 export async function ensureEnqueued(ctx: ControlContext, run: RunRow): Promise<number> {
-  const queue = openRunQueue(run.id, ctx);
+  const queue = openRunQueue(run, ctx);
   try {
     const shards = await listShards(ctx.db, run.id, ['queued', 'running']);
     return await enqueueShards(queue, run.id, shards, run.order, {

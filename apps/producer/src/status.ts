@@ -27,7 +27,7 @@ export async function rowsPerSecondLastMinute(ctx: ControlContext, runId: number
 
 export async function runStatus(ctx: ControlContext, run: RunRow): Promise<RunStatusReport> {
   const progress = await runProgress(ctx.db, run.id);
-  const queue = openRunQueue(run.id, ctx);
+  const queue = openRunQueue(run, ctx);
   let counts: Record<string, number>;
   let queuePaused: boolean;
   try {

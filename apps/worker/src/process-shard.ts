@@ -127,9 +127,9 @@ async function handleFailure(
   if (err instanceof BatchTimeoutError) {
     const children = await withClient(deps.pool, (c) => splitShard(c, runId, shardNo, err.message));
     if (children.length) {
-      const queue = openRunQueue(runId, deps);
+      const run = deps.runs.get(runId);
+      const queue = openRunQueue(run ?? { id: runId, queue: null }, deps);
       try {
-        const run = deps.runs.get(runId);
         await enqueueShards(queue, runId, children, 'asc', {
           attempts: run?.settings.attempts ?? 5,
           backoffMs: run?.settings.backoffMs ?? 5000,

@@ -1,7 +1,7 @@
 // The worker process: serves every active run (one BullMQ Worker per run queue), stateless, so
 // replicas scale it. SIGTERM: in-flight batches finish, shards are released, the process exits
 // within the shutdown timeout.
-import { backfillPool, type Logger } from '@backfill/engine';
+import { backfillPool, type Logger, type RunRow } from '@backfill/engine';
 import { runQueueName } from '@backfill/shared';
 import { Worker } from 'bullmq';
 import { workerRedis } from '@backfill/producer';
@@ -48,8 +48,9 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     logger: log,
   };
 
-  const serve = (runId: number) => {
-    const w = new Worker(runQueueName(runId), (job, token) => processShardJob(job, token, deps), {
+  const serve = (run: RunRow) => {
+    const runId = run.id;
+    const w = new Worker(runQueueName(run), (job, token) => processShardJob(job, token, deps), {
       connection: workerRedis(s.redisUrl, (err) => log.warn({ err: err.message }, 'redis connection error')),
       prefix: s.prefix,
       concurrency: s.concurrency,
@@ -60,13 +61,13 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     w.on('error', (err) => log.warn({ runId, err: err.message }, 'worker error'));
     w.on('failed', (job, err) => log.debug({ runId, jobId: job?.id, err: err.message }, 'job failed'));
     workers.set(runId, w);
-    log.info({ runId, queue: runQueueName(runId) }, 'serving run');
+    log.info({ runId, queue: runQueueName(run) }, 'serving run');
   };
 
   const poll = async () => {
     try {
       const active = await runs.refresh(pool);
-      for (const run of active) if (!workers.has(run.id)) serve(run.id);
+      for (const run of active) if (!workers.has(run.id)) serve(run);
       for (const [runId, w] of workers) {
         if (!active.some((r) => r.id === runId)) {
           workers.delete(runId);

@@ -43,7 +43,7 @@ describe('migrate', () => {
     const url = await db('empty');
     const { logger } = captureLogger();
     const first = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...fast });
-    expect(first.applied).toEqual(['0000_baseline_run_logs', '0001_ledger', '0002_event_id']);
+    expect(first.applied).toEqual(['0000_baseline_run_logs', '0001_ledger', '0002_event_id', '0003_run_queue']);
     expect(first.index).toBe('built');
     const cols = await columnsOf(url);
     expect(cols.get('event_id')?.type).toBe('character varying');
@@ -187,7 +187,7 @@ describe('migrate', () => {
     expect(again.plan).toEqual([]);
 
     const up = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...fast });
-    expect(up.applied).toEqual(['0002_event_id']);
+    expect(up.applied).toEqual(['0002_event_id', '0003_run_queue']);
     expect(up.index).toBe('built');
     const count = await withClient(url, (c) => c.query('SELECT count(*)::int AS n FROM run_logs'));
     expect(count.rows[0].n).toBe(1000);

@@ -13,9 +13,17 @@ export type ShardJobData = z.infer<typeof ShardJobData>;
 
 export const SHARD_JOB_NAME = 'shard';
 
-/** One queue per run, so pausing a run is BullMQ's own queue pause and never touches another run. */
-export function runQueueName(runId: number): string {
-  return `run-${runId}`;
+/**
+ * One queue per run, so pausing a run is BullMQ's own queue pause and never touches another run.
+ * The random suffix keeps runs of different databases apart when they share one Redis and prefix
+ * (run ids start at 1 in every ledger).
+ */
+export function newRunQueueName(runId: number, random: string): string {
+  return `run-${runId}-${random}`;
+}
+
+export function runQueueName(run: { id: number; queue: string | null }): string {
+  return run.queue ?? `run-${run.id}`;
 }
 
 /** Deterministic, never all digits and without ':' (BullMQ rejects both): re-adding is a no-op. */

@@ -41,6 +41,8 @@ export const runLogs = pgTable(
 export const backfillRuns = pgTable('backfill_runs', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   name: text('name').notNull().unique(),
+  /** The BullMQ queue of this run: unique across databases sharing one Redis (see queue.ts). */
+  queue: text('queue'),
   tableSchema: text('table_schema').notNull().default('public'),
   tableName: text('table_name').notNull(),
   eventIdVersion: integer('event_id_version').notNull(),

@@ -37,10 +37,16 @@ export async function eventIdStream(
   out.on('error', onOutputError);
   const write = async (chunk: string) => {
     if (out.write(chunk)) return;
+    const waiting = new AbortController(); // removes the listener that did not fire
     try {
-      await Promise.race([once(out, 'drain'), once(out, 'close')]);
+      await Promise.race([
+        once(out, 'drain', { signal: waiting.signal }),
+        once(out, 'close', { signal: waiting.signal }),
+      ]);
     } catch (err) {
       onOutputError(err); // `once` rejects when the stream emits 'error' while we wait
+    } finally {
+      waiting.abort();
     }
   };
 

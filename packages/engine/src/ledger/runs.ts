@@ -1,4 +1,6 @@
 // Runs: one named backfill over an id range of a table.
+import { randomBytes } from 'node:crypto';
+import { newRunQueueName } from '@backfill/shared';
 import type pg from 'pg';
 import type { TableRef } from '../db.js';
 import { inTransaction } from './tx.js';
@@ -72,6 +74,8 @@ export async function createRun(client: pg.ClientBase, run: NewRun): Promise<Run
       ],
     );
     const created = toRun(rows[0]);
+    created.queue = newRunQueueName(created.id, randomBytes(4).toString('hex'));
+    await client.query('UPDATE backfill_runs SET queue = $2 WHERE id = $1', [created.id, created.queue]);
     // unnest keeps it one statement however many shards there are.
     await client.query(
       `INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, estimated_rows, status)

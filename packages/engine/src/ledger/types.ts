@@ -24,6 +24,8 @@ export interface RunSettings {
 export interface RunRow {
   id: number;
   name: string;
+  /** BullMQ queue name (see runQueueName). */
+  queue: string | null;
   tableSchema: string;
   tableName: string;
   eventIdVersion: number;
@@ -70,6 +72,7 @@ export function toRun(r: Raw): RunRow {
   return {
     id: num(r.id),
     name: r.name as string,
+    queue: (r.queue as string | null) ?? null,
     tableSchema: r.table_schema as string,
     tableName: r.table_name as string,
     eventIdVersion: num(r.event_id_version),

@@ -2,7 +2,7 @@
 // table. ANALYZE samples at most 300 × statistics-target rows, so at any table size this stays fast.
 import type pg from 'pg';
 import { qualified, quoteIdent, type TableRef } from '../db.js';
-import { LockTimeoutError, PgCode, pgCodeOf } from '../errors.js';
+import { LockTimeoutError, PgCode, pgCodeOf, UsageError } from '../errors.js';
 
 export const HIGH_STATISTICS_TARGET = 10_000;
 /** lock_timeout for the ALTER TABLE … SET STATISTICS / ANALYZE transaction. */
@@ -65,7 +65,8 @@ export interface AnalyzeResult {
  * In one transaction: raise id's statistics target to `target`, `ANALYZE t (id)`, read the histogram,
  * put the previous target back. The new (finer) histogram stays in pg_statistic after commit, until the
  * next ANALYZE of the table replaces it; the target itself is never seen changed by anyone else. Any
- * failure rolls all of it back.
+ * failure rolls all of it back. Inside a caller's transaction it runs in a savepoint instead (and the
+ * caller's commit or rollback decides; the table's SHARE UPDATE EXCLUSIVE lock is held until then).
  */
 export async function analyzeWithTarget(
   client: pg.ClientBase,
@@ -74,9 +75,18 @@ export async function analyzeWithTarget(
 ): Promise<AnalyzeResult> {
   const t = qualified(table);
   const id = quoteIdent('id');
-  await client.query('BEGIN');
+  const status = transactionStatus(client);
+  if (status === 'E') {
+    throw new UsageError('cannot analyze: the connection is in a failed transaction (roll it back first)');
+  }
+  const nested = status === 'T';
+  const sp = 'plan_shards_analyze';
+  await client.query(nested ? `SAVEPOINT ${sp}` : 'BEGIN');
   try {
-    await client.query(`SET LOCAL lock_timeout = ${ANALYZE_LOCK_TIMEOUT_MS}`);
+    const { rows } = await client.query<{ prev: string }>(
+      `SELECT current_setting('lock_timeout') AS prev, set_config('lock_timeout', $1, true)`,
+      [String(ANALYZE_LOCK_TIMEOUT_MS)],
+    );
     const previousTarget = await idStatisticsTarget(client, table);
     await client.query(`ALTER TABLE ${t} ALTER COLUMN ${id} SET STATISTICS ${Math.trunc(target)}`);
     const started = performance.now();
@@ -85,10 +95,13 @@ export async function analyzeWithTarget(
     const stats = await readIdStatistics(client, table);
     await client.query(`ALTER TABLE ${t} ALTER COLUMN ${id} SET STATISTICS ${Math.trunc(previousTarget)}`);
     const restoredTarget = await idStatisticsTarget(client, table);
-    await client.query('COMMIT');
+    await client.query(`SELECT set_config('lock_timeout', $1, true)`, [rows[0]?.prev ?? '0']);
+    await client.query(nested ? `RELEASE SAVEPOINT ${sp}` : 'COMMIT');
     return { stats, previousTarget, restoredTarget, analyzeMs };
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    await client
+      .query(nested ? `ROLLBACK TO SAVEPOINT ${sp}; RELEASE SAVEPOINT ${sp}` : 'ROLLBACK')
+      .catch(() => {});
     if (pgCodeOf(err) === PgCode.lockNotAvailable) {
       throw new LockTimeoutError(
         `could not lock ${t} within ${ANALYZE_LOCK_TIMEOUT_MS} ms to analyze it (a VACUUM, ANALYZE, index build ` +
@@ -98,4 +111,10 @@ export async function analyzeWithTarget(
     }
     throw err;
   }
+}
+
+/** 'I' idle, 'T' in a transaction, 'E' in a failed one; null when unknown (another pg, not connected). */
+function transactionStatus(client: pg.ClientBase): string | null {
+  const c = client as { getTransactionStatus?: () => string | null };
+  return typeof c.getTransactionStatus === 'function' ? c.getTransactionStatus() : null;
 }

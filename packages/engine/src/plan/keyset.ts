@@ -27,7 +27,8 @@ export async function keysetWalk(client: pg.ClientBase, o: KeysetWalkOptions): P
   const t = qualified(o.table);
   const id = quoteIdent('id');
   const findSql =
-    `SELECT ${id}::text AS id FROM ${t} WHERE ${id} >= $1::bigint AND ${id} <= $2::bigint ` +
+    // Not `AS id`: ORDER BY would then sort by the text alias.
+    `SELECT ${id}::text AS boundary FROM ${t} WHERE ${id} >= $1::bigint AND ${id} <= $2::bigint ` +
     `ORDER BY ${id} OFFSET $3::bigint LIMIT 1`;
   const countSql = `SELECT count(*)::text AS n FROM ${t} WHERE ${id} >= $1::bigint AND ${id} <= $2::bigint`;
   const every = o.progressEveryMs ?? 10_000;
@@ -36,13 +37,14 @@ export async function keysetWalk(client: pg.ClientBase, o: KeysetWalkOptions): P
   const to = o.toId.toString();
   const offset = String(o.step - 1);
   for (;;) {
-    const found = await client.query<{ id: string }>(findSql, [lo.toString(), to, offset]);
-    const boundary = found.rows[0]?.id;
+    const found = await client.query<{ boundary: string }>(findSql, [lo.toString(), to, offset]);
+    const boundary = found.rows[0]?.boundary;
     if (boundary === undefined) {
       const counted = await client.query<{ n: string }>(countSql, [lo.toString(), to]);
       const rest = Number(counted.rows[0]?.n ?? 0);
       const prev = pieces[pieces.length - 1];
-      if (rest === 0 && prev) prev.toId = o.toId; // trailing gap: the last piece reaches toId
+      if (rest === 0 && prev)
+        prev.toId = o.toId; // trailing gap: the last piece reaches toId
       else pieces.push({ fromId: lo, toId: o.toId, rows: rest, exact: true });
       return pieces;
     }

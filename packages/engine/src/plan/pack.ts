@@ -1,5 +1,5 @@
 // Packing contiguous pieces (histogram buckets, keyset steps) into shards of about `shardRows` rows.
-import type { PlannedShard, Piece } from './types.js';
+import type { Piece, PlannedShard } from './types.js';
 
 /**
  * An estimated piece holding more than `shardRows` rows, cut into equal id-width parts (rows are
@@ -65,7 +65,12 @@ export function packPieces(pieces: readonly Piece[], shardRows: number): Planned
 }
 
 /** Pieces for equi-depth histogram buckets clipped to [lo, hi] (which must lie within the bounds). */
-export function bucketPieces(bounds: readonly bigint[], rowsPerBucket: number, lo: bigint, hi: bigint): Piece[] {
+export function bucketPieces(
+  bounds: readonly bigint[],
+  rowsPerBucket: number,
+  lo: bigint,
+  hi: bigint,
+): Piece[] {
   const pieces: Piece[] = [];
   const last = bounds.length - 2;
   let carry = 0; // rows of collapsed buckets (repeated bounds), handed to the next bucket

@@ -9,10 +9,15 @@
 import type pg from 'pg';
 import { qualified, quoteIdent, type TableRef } from '../db.js';
 import { SchemaError, UsageError } from '../errors.js';
-import { analyzeWithTarget, HIGH_STATISTICS_TARGET, type IdStatistics, readIdStatistics } from './histogram.js';
+import {
+  analyzeWithTarget,
+  HIGH_STATISTICS_TARGET,
+  type IdStatistics,
+  readIdStatistics,
+} from './histogram.js';
 import { keysetWalk } from './keyset.js';
 import { bucketPieces, packPieces } from './pack.js';
-import type { Piece, PlannedShard, PlanOptions, PlannerMethod, ShardPlan } from './types.js';
+import type { Piece, PlannedShard, PlannerMethod, PlanOptions, ShardPlan } from './types.js';
 
 export const DEFAULT_KEYSET_MAX_ROWS = 5_000_000;
 
@@ -50,7 +55,8 @@ function validate(opts: PlanOptions): void {
   if (opts.analyze !== undefined && typeof opts.analyze !== 'boolean') {
     throw new UsageError(`analyze must be true or false, got ${String(opts.analyze)}`);
   }
-  if (!opts.logger || typeof opts.logger.info !== 'function') throw new UsageError('planShards needs a logger');
+  if (!opts.logger || typeof opts.logger.info !== 'function')
+    throw new UsageError('planShards needs a logger');
 }
 
 interface TableInfo {
@@ -72,9 +78,11 @@ async function inspectTable(client: pg.ClientBase, table: TableRef): Promise<Tab
   const r = rows[0];
   const t = qualified(table);
   if (!r) throw new UsageError(`table ${t} does not exist`);
-  if (r.relkind !== 'r' && r.relkind !== 'p') throw new UsageError(`${t} is not a table (relkind ${r.relkind})`);
+  if (r.relkind !== 'r' && r.relkind !== 'p')
+    throw new UsageError(`${t} is not a table (relkind ${r.relkind})`);
   if (!r.id_type) throw new SchemaError(`${t} has no id column to shard on`);
-  if (!ID_TYPES.has(r.id_type)) throw new SchemaError(`${t}.id is ${r.id_type}, not an integer: cannot shard on it`);
+  if (!ID_TYPES.has(r.id_type))
+    throw new SchemaError(`${t}.id is ${r.id_type}, not an integer: cannot shard on it`);
   return { reltuples: Number(r.reltuples) };
 }
 
@@ -115,6 +123,7 @@ async function histogramPieces(
   fromId: bigint,
   toId: bigint,
   notes: Note[],
+  analyzed: boolean,
 ): Promise<Piece[]> {
   const { table, shardRows, logger } = opts;
   const id = quoteIdent('id');
@@ -140,8 +149,10 @@ async function histogramPieces(
       warn: true,
       text:
         `histogram buckets (≈ ${fmt(perBucket)} rows) are bigger than the shard target (${fmt(shardRows)}): ` +
-        'they are cut by id width, assuming rows are uniform within a bucket, so shards may be uneven; ' +
-        `--analyze gathers a finer histogram (statistics target ${HIGH_STATISTICS_TARGET})`,
+        'they are cut by id width, assuming rows are uniform within a bucket, so shards may be uneven' +
+        (analyzed
+          ? ''
+          : `; --analyze gathers a finer histogram (statistics target ${HIGH_STATISTICS_TARGET})`),
     });
   }
   if (above > Math.max(shardRows, 0.1 * inside)) {
@@ -149,14 +160,15 @@ async function histogramPieces(
       warn: true,
       text:
         `${fmt(above)} rows lie above the last histogram bound (${bLast}), probably inserted since the last ` +
-        'ANALYZE: they were walked by keyset; --analyze would refresh the statistics',
+        'ANALYZE: those in the range were walked by keyset; --analyze would refresh the statistics',
     });
   }
 
   const pieces: Piece[] = [];
   if (fromId < b0) {
     const to = toId < b0 - 1n ? toId : b0 - 1n;
-    pieces.push(...(await keysetWalk(client, { table, fromId, toId: to, step: shardRows, logger })));
+    for (const p of await keysetWalk(client, { table, fromId, toId: to, step: shardRows, logger }))
+      pieces.push(p);
   }
   const lo = fromId > b0 ? fromId : b0;
   const hi = toId < bLast ? toId : bLast;
@@ -165,7 +177,8 @@ async function histogramPieces(
   }
   if (toId > bLast) {
     const from = fromId > bLast ? fromId : bLast + 1n;
-    pieces.push(...(await keysetWalk(client, { table, fromId: from, toId, step: shardRows, logger })));
+    const tail = await keysetWalk(client, { table, fromId: from, toId, step: shardRows, logger });
+    for (const p of tail) pieces.push(p);
   }
   return pieces;
 }
@@ -200,7 +213,15 @@ export async function planShards(client: pg.ClientBase, opts: PlanOptions): Prom
     };
     for (const n of notes) if (n.warn) logger.warn({ table: t }, n.text);
     logger.info(
-      { table: t, method, shards: shards.length, estimatedRows, fromId: String(fromId), toId: String(toId), ms },
+      {
+        table: t,
+        method,
+        shards: shards.length,
+        estimatedRows,
+        fromId: String(fromId),
+        toId: String(toId),
+        ms,
+      },
       `planned ${fmt(shards.length)} shard(s) of ${t} by ${method} in ${ms} ms (≈ ${fmt(estimatedRows)} rows)`,
     );
     return plan;
@@ -271,7 +292,7 @@ export async function planShards(client: pg.ClientBase, opts: PlanOptions): Prom
       stats = await readIdStatistics(client, table);
     }
     if (stats) {
-      const pieces = await histogramPieces(client, opts, stats, fromId, toId, notes);
+      const pieces = await histogramPieces(client, opts, stats, fromId, toId, notes, opts.analyze === true);
       return finish('histogram', packPieces(pieces, shardRows));
     }
     notes.push({
