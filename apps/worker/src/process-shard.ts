@@ -10,6 +10,7 @@ import {
   processRange,
   releaseShard,
   SchemaError,
+  settleRun,
   splitShard,
 } from '@backfill/engine';
 import { enqueueShards, openRunQueue } from '@backfill/producer';
@@ -145,15 +146,7 @@ async function handleFailure(
   const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   await withClient(deps.pool, async (c) => {
     await failShard(c, { runId, shardNo, worker: deps.workerId, errorClass, message: err.message, final });
-    if (final) {
-      // Nothing left to run but failed shards: the run is failed until someone retries them.
-      await c.query(
-        `UPDATE backfill_runs r SET status = 'failed', last_error = $2, updated_at = now()
-          WHERE r.id = $1 AND r.status = 'running'
-            AND NOT EXISTS (SELECT 1 FROM backfill_shards s WHERE s.run_id = r.id AND s.status IN ('queued', 'running'))`,
-        [runId, `shard ${shardNo}: ${err.message}`],
-      );
-    }
+    if (final) await settleRun(c, runId);
   }).catch((e) => log.error({ err: (e as Error).message }, 'could not record the failure in the ledger'));
   log.error({ err: err.message, errorClass, final, permanent }, final ? 'shard failed' : 'shard attempt failed: will retry');
   if (permanent) throw new UnrecoverableError(`${errorClass}: ${err.message}`);

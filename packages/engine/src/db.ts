@@ -50,6 +50,9 @@ export async function connectClient(url: string, options: Partial<pg.ClientConfi
 export function createPool(url: string, options: Partial<pg.PoolConfig> = {}): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max: 4, ...options });
   pool.on('error', () => {}); // idle client terminated by the server: the pool replaces it
+  // A checked-out client whose backend is terminated emits 'error' too; without a listener that
+  // crashes the process. The query in flight fails on its own, and the callers reconnect.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -71,7 +71,28 @@ export function claimShard(client: pg.ClientBase, runId: number, shardNo: number
               attempts = s.attempts + 1, started_at = COALESCE(s.started_at, now())`);
 }
 
-/** Marks the shard done and, when it was the last one, the run completed (one transaction each). */
+/**
+ * When no shard is queued or running any more, the run is over: completed, or failed when some
+ * shards failed for good (until someone retries them). Returns the run's new status, if it changed.
+ */
+export async function settleRun(client: pg.ClientBase, runId: number): Promise<'completed' | 'failed' | null> {
+  const { rows } = await client.query<{ status: 'completed' | 'failed' }>(
+    `UPDATE backfill_runs r
+        SET status = CASE WHEN f.shard_no IS NULL THEN 'completed' ELSE 'failed' END,
+            last_error = CASE WHEN f.shard_no IS NULL THEN r.last_error ELSE 'shard ' || f.shard_no || ': ' || f.last_error END,
+            finished_at = now(), updated_at = now()
+       FROM (SELECT NULL::int AS shard_no, NULL::text AS last_error) d
+       LEFT JOIN LATERAL (SELECT shard_no, last_error FROM backfill_shards
+                           WHERE run_id = $1 AND status = 'failed' ORDER BY shard_no LIMIT 1) f ON true
+      WHERE r.id = $1 AND r.status = 'running'
+        AND NOT EXISTS (SELECT 1 FROM backfill_shards s WHERE s.run_id = r.id AND s.status IN ('queued', 'running'))
+      RETURNING r.status`,
+    [runId],
+  );
+  return rows[0]?.status ?? null;
+}
+
+/** Marks the shard done and settles the run when it was the last one. */
 export async function completeShard(
   client: pg.ClientBase,
   runId: number,
@@ -84,13 +105,7 @@ export async function completeShard(
     ['running', 'queued', 'failed'],
     ', finished_at = now()',
   );
-  const res = await client.query(
-    `UPDATE backfill_runs r SET status = 'completed', finished_at = now(), updated_at = now()
-      WHERE r.id = $1 AND r.status = 'running'
-        AND NOT EXISTS (SELECT 1 FROM backfill_shards s WHERE s.run_id = r.id AND s.status = ANY($2))`,
-    [runId, UNFINISHED_SHARD_STATUSES],
-  );
-  return { shard, runCompleted: (res.rowCount ?? 0) > 0 };
+  return { shard, runCompleted: (await settleRun(client, runId)) === 'completed' };
 }
 
 /** A failed attempt. `final`: no attempts left, the shard is failed; otherwise it waits for its retry. */
