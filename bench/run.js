@@ -33,12 +33,18 @@ async function buildTemplate() {
   await migrateUp({ databaseUrl: url, index: 'concurrent', logger: silentLogger, ...DEFAULT_LOCK_POLICY });
   await withDb(url, (c) => c.query('VACUUM ANALYZE run_logs'));
   const { rows: r } = await withDb(url, (c) =>
-    c.query(`SELECT max(id)::int AS max, pg_size_pretty(pg_total_relation_size('run_logs')) AS size FROM run_logs`),
+    c.query(
+      `SELECT max(id)::int AS max, pg_size_pretty(pg_total_relation_size('run_logs')) AS size FROM run_logs`,
+    ),
   );
   return { maxId: r[0].max, size: r[0].size };
 }
 
-const results = { date: new Date().toISOString(), rows, machine: { cpus: (await import('node:os')).cpus().length } };
+const results = {
+  date: new Date().toISOString(),
+  rows,
+  machine: { cpus: (await import('node:os')).cpus().length },
+};
 const t0 = Date.now();
 log('event-id compute');
 results.eventId = await benchEventId();
@@ -69,10 +75,30 @@ await dropDb(TEMPLATE);
 
 const table = [
   ['measurement', 'rows/s', 'db µs/row', 'note'],
-  ['event-id compute (1 core)', fmt(results.eventId.rowsPerSecond), '', `reference impl ${fmt(results.eventId.referenceRowsPerSecond)} rows/s`],
-  ['SQL ceiling, 1 connection', fmt(results.sqlCeiling1.rowsPerSecond), fmt(results.sqlCeiling1.dbMicrosPerRow, 1), 'uuid_generate_v5 server-side'],
-  ['backfill run --commit', fmt(results.run.rowsPerSecond), fmt(results.run.dbMicrosPerRow, 1), `peak RSS ${results.run.peakRssMb} MB`],
-  ['naive: one UPDATE per row', fmt(results.naive.rowsPerSecond), '', `${fmt(rows)} rows ≈ ${fmt(results.naive.extrapolatedSeconds / 60, 1)} min`],
+  [
+    'event-id compute (1 core)',
+    fmt(results.eventId.rowsPerSecond),
+    '',
+    `reference impl ${fmt(results.eventId.referenceRowsPerSecond)} rows/s`,
+  ],
+  [
+    'SQL ceiling, 1 connection',
+    fmt(results.sqlCeiling1.rowsPerSecond),
+    fmt(results.sqlCeiling1.dbMicrosPerRow, 1),
+    'uuid_generate_v5 server-side',
+  ],
+  [
+    'backfill run --commit',
+    fmt(results.run.rowsPerSecond),
+    fmt(results.run.dbMicrosPerRow, 1),
+    `peak RSS ${results.run.peakRssMb} MB`,
+  ],
+  [
+    'naive: one UPDATE per row',
+    fmt(results.naive.rowsPerSecond),
+    '',
+    `${fmt(rows)} rows ≈ ${fmt(results.naive.extrapolatedSeconds / 60, 1)} min`,
+  ],
 ];
 const widths = table[0].map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
 for (const r of table) process.stdout.write(`${r.map((c, i) => String(c).padEnd(widths[i])).join('  ')}\n`);

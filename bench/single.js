@@ -56,7 +56,12 @@ export async function benchSqlCeiling(template, maxId, connections = 1) {
     };
     await Promise.all(Array.from({ length: connections }, worker));
     const seconds = (performance.now() - started) / 1000;
-    return { rowsPerSecond: Math.round(updated / seconds), seconds, dbMicrosPerRow: (statementMs * 1000) / updated, updated };
+    return {
+      rowsPerSecond: Math.round(updated / seconds),
+      seconds,
+      dbMicrosPerRow: (statementMs * 1000) / updated,
+      updated,
+    };
   } finally {
     await dropDb(name);
   }
@@ -73,7 +78,10 @@ export async function benchNaive(template, rows, slice = 3000) {
       );
       const started = performance.now();
       for (const row of batch) {
-        await c.query('UPDATE run_logs SET event_id = $2 WHERE id = $1 AND event_id IS NULL', [row.id, eventId(row)]);
+        await c.query('UPDATE run_logs SET event_id = $2 WHERE id = $1 AND event_id IS NULL', [
+          row.id,
+          eventId(row),
+        ]);
       }
       const seconds = (performance.now() - started) / 1000;
       const rowsPerSecond = Math.round(slice / seconds);

@@ -10,9 +10,22 @@ export interface Fleet {
   stopAll(): Promise<void>;
 }
 
-export const FAST_WORKER_FLAGS = ['--lock-duration', '4s', '--stalled-interval', '2s', '--poll-interval', '200ms', '--shutdown-timeout', '10s'];
+export const FAST_WORKER_FLAGS = [
+  '--lock-duration',
+  '4s',
+  '--stalled-interval',
+  '2s',
+  '--poll-interval',
+  '200ms',
+  '--shutdown-timeout',
+  '10s',
+];
 
-export function startFleet(n: number, env: Record<string, string>, flags: string[] = FAST_WORKER_FLAGS): Fleet {
+export function startFleet(
+  n: number,
+  env: Record<string, string>,
+  flags: string[] = FAST_WORKER_FLAGS,
+): Fleet {
   const procs: ChildProcess[] = [];
   const logs: string[] = [];
   const done: Promise<unknown>[] = [];
@@ -38,7 +51,12 @@ export function startFleet(n: number, env: Record<string, string>, flags: string
   };
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 120_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 120_000,
+  everyMs = 200,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -49,10 +67,18 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
 }
 
 export const runStatusOf = (url: string, name: string) =>
-  withClient(url, async (c) => (await c.query('SELECT status FROM backfill_runs WHERE name = $1', [name])).rows[0]?.status as string | undefined);
+  withClient(
+    url,
+    async (c) =>
+      (await c.query('SELECT status FROM backfill_runs WHERE name = $1', [name])).rows[0]?.status as
+        | string
+        | undefined,
+  );
 
 export const waitForRunStatus = (url: string, name: string, status: string, timeoutMs?: number) =>
   waitFor(`run ${name} to be ${status}`, async () => (await runStatusOf(url, name)) === status, timeoutMs);
 
 export const rowsDone = (url: string) =>
-  withClient(url, async (c) => Number((await c.query('SELECT sum(rows_updated) AS n FROM backfill_shards')).rows[0].n ?? 0));
+  withClient(url, async (c) =>
+    Number((await c.query('SELECT sum(rows_updated) AS n FROM backfill_shards')).rows[0].n ?? 0),
+  );

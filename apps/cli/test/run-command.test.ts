@@ -1,5 +1,5 @@
-import { eventId } from '@backfill/shared/event-id';
 import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine';
+import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { collect, runCli, spawnCli, waitForLog } from '../../../test-support/cli.js';
@@ -17,7 +17,9 @@ async function prepared(name: string, rows: number): Promise<string> {
 }
 
 const nonNull = (url: string) =>
-  withClient(url, async (c) => Number((await c.query('SELECT count(event_id) AS n FROM run_logs')).rows[0].n));
+  withClient(url, async (c) =>
+    Number((await c.query('SELECT count(event_id) AS n FROM run_logs')).rows[0].n),
+  );
 
 /** Inserts app rows (with their event_id, as the write path does) and legacy rows (NULL) until stopped. */
 function startWriter(url: string) {
@@ -81,7 +83,10 @@ describe('backfill run (CLI)', () => {
       expect(summary.rowsUpdated).toBeLessThan(200_000); // it resumed: done rows were not redone
       await writer.stop();
 
-      const verify = await runCli(['verify', '--full', '--expect-complete', '--to-id', summary.toId, '--json'], env);
+      const verify = await runCli(
+        ['verify', '--full', '--expect-complete', '--to-id', summary.toId, '--json'],
+        env,
+      );
       expect(verify.code, verify.stdout + verify.stderr).toBe(0);
       const report = JSON.parse(verify.stdout);
       expect(report.mismatches).toBe(0);
@@ -141,7 +146,9 @@ describe('backfill run (CLI)', () => {
 
   it('bad rows: fail exits 1 naming the row, skip records them and finishes', async () => {
     const url = await prepared('bad_rows', 3000);
-    await withClient(url, (c) => c.query(`UPDATE run_logs SET data = '{"big": 1e400}'::jsonb WHERE id = 1234`));
+    await withClient(url, (c) =>
+      c.query(`UPDATE run_logs SET data = '{"big": 1e400}'::jsonb WHERE id = 1234`),
+    );
     const fail = await runCli(['run', '--commit'], { DATABASE_URL: url });
     expect(fail.code).toBe(1);
     expect(fail.stderr).toMatch(/row id 1234: data\.big/);
@@ -170,7 +177,10 @@ describe('backfill run (CLI)', () => {
     // Every row below the resume point is done, none after it was touched by a half batch.
     const from = Number(resume![2]);
     const counts = await withClient(url, (c) =>
-      c.query('SELECT count(event_id) FILTER (WHERE id < $1)::int AS done, count(*) FILTER (WHERE id < $1)::int AS total FROM run_logs', [from]),
+      c.query(
+        'SELECT count(event_id) FILTER (WHERE id < $1)::int AS done, count(*) FILTER (WHERE id < $1)::int AS total FROM run_logs',
+        [from],
+      ),
     );
     expect(counts.rows[0].done).toBe(counts.rows[0].total);
   });
@@ -181,12 +191,17 @@ describe('backfill run (CLI)', () => {
     expect(ok.code, ok.stderr).toBe(0);
     const good = await runCli(['verify', '--full', '--expect-complete'], { DATABASE_URL: url });
     expect(good.code, good.stdout).toBe(0);
-    await withClient(url, (c) => c.query(`UPDATE run_logs SET event_id = '00000000-0000-5000-8000-000000000000' WHERE id = 77`));
+    await withClient(url, (c) =>
+      c.query(`UPDATE run_logs SET event_id = '00000000-0000-5000-8000-000000000000' WHERE id = 77`),
+    );
     const bad = await runCli(['verify', '--full', '--json'], { DATABASE_URL: url });
     expect(bad.code).toBe(1);
     const report = JSON.parse(bad.stdout);
     expect(report.mismatches).toBe(1);
-    expect(report.firstMismatches[0]).toMatchObject({ id: '77', stored: '00000000-0000-5000-8000-000000000000' });
+    expect(report.firstMismatches[0]).toMatchObject({
+      id: '77',
+      stored: '00000000-0000-5000-8000-000000000000',
+    });
     const sample = await runCli(['verify', '--sample', '500', '--json'], { DATABASE_URL: url });
     const s = JSON.parse(sample.stdout);
     expect(s.rowsChecked).toBeGreaterThan(100);

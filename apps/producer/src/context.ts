@@ -35,7 +35,10 @@ export async function closeControl(ctx: ControlContext): Promise<void> {
   await ctx.db.end().catch(() => {});
 }
 
-export async function withControl<T>(cfg: ControlConfig, fn: (ctx: ControlContext) => Promise<T>): Promise<T> {
+export async function withControl<T>(
+  cfg: ControlConfig,
+  fn: (ctx: ControlContext) => Promise<T>,
+): Promise<T> {
   const ctx = await openControl(cfg);
   try {
     return await fn(ctx);

@@ -1,13 +1,13 @@
 // Operator controls on a run: pause, resume, cancel, retry, recover. The ledger changes first (it is
 // the truth, and what workers check before every batch), then the queue follows.
 import {
-  cancelShards,
   CheckFailedError,
+  cancelShards,
   getRun,
   getShard,
   listShards,
-  requeueShard,
   type RunRow,
+  requeueShard,
   setRunStatus,
   UsageError,
 } from '@backfill/engine';
@@ -22,7 +22,11 @@ export async function requireRun(ctx: ControlContext, name: string): Promise<Run
   return run;
 }
 
-async function withQueue<T>(ctx: ControlContext, run: RunRow, fn: (q: ReturnType<typeof openRunQueue>) => Promise<T>) {
+async function withQueue<T>(
+  ctx: ControlContext,
+  run: RunRow,
+  fn: (q: ReturnType<typeof openRunQueue>) => Promise<T>,
+) {
   const queue = openRunQueue(run, ctx);
   try {
     return await fn(queue);
@@ -51,7 +55,10 @@ export async function resumeRun(ctx: ControlContext, name: string): Promise<RunR
 }
 
 /** Stops the run for good: unfinished shards are cancelled, its queue removed. Rows done stay done. */
-export async function cancelRun(ctx: ControlContext, name: string): Promise<{ run: RunRow; cancelledShards: number }> {
+export async function cancelRun(
+  ctx: ControlContext,
+  name: string,
+): Promise<{ run: RunRow; cancelledShards: number }> {
   const run = await requireRun(ctx, name);
   if (!(await setRunStatus(ctx.db, run.id, 'cancelled', ['running', 'paused', 'failed']))) {
     throw new CheckFailedError(`run "${name}" is ${run.status}: nothing to cancel`);
@@ -93,7 +100,8 @@ export async function retryShards(
     for (const shardNo of retried) {
       const job = await q.getJob(shardJobId(run.id, shardNo));
       const state = job ? await job.getState() : 'missing';
-      if (job && (state === 'failed' || state === 'completed')) await job.retry(state, { resetAttemptsMade: true });
+      if (job && (state === 'failed' || state === 'completed'))
+        await job.retry(state, { resetAttemptsMade: true });
       else if (!job) {
         await q.add('shard', { runId: run.id, shardNo }, shardJobOptions(run.id, shardNo, run.settings));
       }
@@ -107,7 +115,10 @@ export async function retryShards(
  * The answer to a lost or flushed Redis: every unfinished shard is enqueued again from the ledger,
  * and a paused run's queue is paused again. Safe to run at any time.
  */
-export async function recoverRun(ctx: ControlContext, name: string): Promise<{ run: RunRow; enqueued: number }> {
+export async function recoverRun(
+  ctx: ControlContext,
+  name: string,
+): Promise<{ run: RunRow; enqueued: number }> {
   const run = await requireRun(ctx, name);
   if (!['running', 'paused'].includes(run.status)) {
     throw new CheckFailedError(`run "${name}" is ${run.status}: nothing to recover`);

@@ -7,8 +7,8 @@ import {
   listShards,
   processRange,
   setRunStatus,
-  verifyRange,
   type VerifyReport,
+  verifyRange,
 } from '@backfill/engine';
 import type { ControlContext } from './context.js';
 import { requireRun } from './control.js';

@@ -40,7 +40,9 @@ export async function enqueueShards(
   order: 'asc' | 'desc',
   retry: RetryPolicy,
 ): Promise<number> {
-  const ordered = [...shards].sort((a, b) => (order === 'asc' ? a.shardNo - b.shardNo : b.shardNo - a.shardNo));
+  const ordered = [...shards].sort((a, b) =>
+    order === 'asc' ? a.shardNo - b.shardNo : b.shardNo - a.shardNo,
+  );
   for (let i = 0; i < ordered.length; i += 500) {
     await queue.addBulk(
       ordered.slice(i, i + 500).map((s) => ({

@@ -44,7 +44,8 @@ export async function startRun(ctx: ControlContext, o: StartOptions): Promise<St
   if (existing) {
     // Nothing changes in the ledger; if a previous `start` died between recording and enqueueing,
     // this puts the missing jobs in (deterministic job ids make it a no-op for the others).
-    const enqueued = ['running', 'paused'].includes(existing.status) && o.commit ? await ensureEnqueued(ctx, existing) : 0;
+    const enqueued =
+      ['running', 'paused'].includes(existing.status) && o.commit ? await ensureEnqueued(ctx, existing) : 0;
     return { outcome: 'exists', run: existing, plan: null, enqueued };
   }
   await assertBackfillReady(ctx.db, table);
@@ -79,7 +80,10 @@ export async function startRun(ctx: ControlContext, o: StartOptions): Promise<St
     shards: plan.shards,
   });
   const enqueued = await ensureEnqueued(ctx, run);
-  ctx.logger.info({ run: run.name, runId: run.id, shards: enqueued }, `run ${run.name} started: ${enqueued} shards queued`);
+  ctx.logger.info(
+    { run: run.name, runId: run.id, shards: enqueued },
+    `run ${run.name} started: ${enqueued} shards queued`,
+  );
   return { outcome: 'started', run, plan, enqueued };
 }
 

@@ -16,7 +16,11 @@ export interface RunStatusReport {
   etaSeconds: number | null;
 }
 
-export async function rowsPerSecondLastMinute(ctx: ControlContext, runId: number, now = Date.now()): Promise<number> {
+export async function rowsPerSecondLastMinute(
+  ctx: ControlContext,
+  runId: number,
+  now = Date.now(),
+): Promise<number> {
   const sec = Math.floor(now / 1000);
   // The current second is still filling up: average over the 60 complete seconds before it.
   const keys = Array.from({ length: 60 }, (_, i) => rateKey(ctx.prefix, runId, sec - 1 - i));
@@ -51,7 +55,12 @@ export async function runStatus(ctx: ControlContext, run: RunRow): Promise<RunSt
     queuePaused,
     rowsPerSecondLastMinute: lastMinute,
     rowsPerSecondOverall: overall,
-    percent: finished && run.status !== 'cancelled' ? 100 : estimate > 0 ? Math.min(100, (progress.rowsUpdated / estimate) * 100) : 0,
+    percent:
+      finished && run.status !== 'cancelled'
+        ? 100
+        : estimate > 0
+          ? Math.min(100, (progress.rowsUpdated / estimate) * 100)
+          : 0,
     etaSeconds: finished ? 0 : rate > 0 ? Math.round(remaining / rate) : null,
   };
 }

@@ -48,7 +48,11 @@ async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>
 
 const PERMANENT = [BadRowError, SchemaError];
 
-export async function processShardJob(job: Job, token: string | undefined, deps: ShardDeps): Promise<ShardOutcome> {
+export async function processShardJob(
+  job: Job,
+  token: string | undefined,
+  deps: ShardDeps,
+): Promise<ShardOutcome> {
   const { runId, shardNo } = ShardJobData.parse(job.data);
   const log = deps.logger.child({ runId, shardNo, jobId: job.id, attempt: job.attemptsMade + 1 });
   const run = deps.runs.get(runId);
@@ -60,7 +64,14 @@ export async function processShardJob(job: Job, token: string | undefined, deps:
   }
   const shard = await withClient(deps.pool, (c) => claimShard(c, runId, shardNo, deps.workerId));
   if (!shard) return { outcome: 'skipped', reason: 'shard needs no work' };
-  log.info({ fromId: shard.fromId.toString(), toId: shard.toId.toString(), checkpointId: shard.checkpointId?.toString() ?? null }, 'shard claimed');
+  log.info(
+    {
+      fromId: shard.fromId.toString(),
+      toId: shard.toId.toString(),
+      checkpointId: shard.checkpointId?.toString() ?? null,
+    },
+    'shard claimed',
+  );
 
   let stopReason = '';
   try {
@@ -79,7 +90,8 @@ export async function processShardJob(job: Job, token: string | undefined, deps:
       rateLimiter: deps.budgets.forRun(runId, deps.runs.get(runId)?.settings.maxRowsPerSecond ?? 0),
       gate: async () => {
         if (deps.isShuttingDown()) stopReason = 'worker shutting down';
-        else if (deps.runs.get(runId)?.status !== 'running') stopReason = `run is ${deps.runs.get(runId)?.status ?? 'no longer active'}`;
+        else if (deps.runs.get(runId)?.status !== 'running')
+          stopReason = `run is ${deps.runs.get(runId)?.status ?? 'no longer active'}`;
         return stopReason ? 'stop' : 'go';
       },
       onBatch: (b) => {
@@ -102,7 +114,10 @@ export async function processShardJob(job: Job, token: string | undefined, deps:
       return { outcome: 'skipped', reason: stopReason };
     }
     const done = await withClient(deps.pool, (c) => completeShard(c, runId, shardNo, deps.workerId));
-    log.info({ rowsUpdated: result.rowsUpdated, rowsSkipped: result.rowsSkipped, runCompleted: done.runCompleted }, 'shard completed');
+    log.info(
+      { rowsUpdated: result.rowsUpdated, rowsSkipped: result.rowsSkipped, runCompleted: done.runCompleted },
+      'shard completed',
+    );
     return {
       outcome: 'completed',
       rowsUpdated: result.rowsUpdated,
@@ -138,7 +153,10 @@ async function handleFailure(
       } finally {
         await queue.close();
       }
-      log.warn({ err: err.message, into: children.map((c) => c.shardNo) }, 'shard kept timing out: split in two');
+      log.warn(
+        { err: err.message, into: children.map((c) => c.shardNo) },
+        'shard kept timing out: split in two',
+      );
       return { outcome: 'split', into: children.map((c) => c.shardNo) };
     }
   }
@@ -148,8 +166,10 @@ async function handleFailure(
     await failShard(c, { runId, shardNo, worker: deps.workerId, errorClass, message: err.message, final });
     if (final) await settleRun(c, runId);
   }).catch((e) => log.error({ err: (e as Error).message }, 'could not record the failure in the ledger'));
-  log.error({ err: err.message, errorClass, final, permanent }, final ? 'shard failed' : 'shard attempt failed: will retry');
+  log.error(
+    { err: err.message, errorClass, final, permanent },
+    final ? 'shard failed' : 'shard attempt failed: will retry',
+  );
   if (permanent) throw new UnrecoverableError(`${errorClass}: ${err.message}`);
   throw err;
 }
-

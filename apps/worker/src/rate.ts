@@ -1,6 +1,6 @@
 // Per-run row budgets shared by every worker (a Redis token bucket that splits itself across however
 // many replicas run), and the per-second counters `status` turns into rows/s.
-import { rowLimiter, type RowRateLimiter, unlimited } from '@backfill/engine';
+import { type RowRateLimiter, rowLimiter, unlimited } from '@backfill/engine';
 import { rateKey } from '@backfill/shared';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
@@ -33,6 +33,11 @@ export class RunBudgets {
   count(runId: number, rows: number): void {
     if (rows <= 0) return;
     const key = rateKey(this.prefix, runId, Math.floor(Date.now() / 1000));
-    this.redis.multi().incrby(key, rows).expire(key, 180).exec().catch(() => {});
+    this.redis
+      .multi()
+      .incrby(key, rows)
+      .expire(key, 180)
+      .exec()
+      .catch(() => {});
   }
 }

@@ -2,9 +2,9 @@
 // replicas scale it. SIGTERM: in-flight batches finish, shards are released, the process exits
 // within the shutdown timeout.
 import { backfillPool, type Logger, type RunRow } from '@backfill/engine';
+import { workerRedis } from '@backfill/producer';
 import { runQueueName } from '@backfill/shared';
 import { Worker } from 'bullmq';
-import { workerRedis } from '@backfill/producer';
 import { processShardJob } from './process-shard.js';
 import { RunBudgets } from './rate.js';
 import { RunCache } from './run-cache.js';
@@ -99,7 +99,10 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
       new Promise<boolean>((r) => setTimeout(() => r(true), s.shutdownTimeoutMs).unref()),
     ]);
     if (timedOut) {
-      log.warn({ timeoutMs: s.shutdownTimeoutMs }, 'shutdown timeout: forcing the close (the shards return to the queue when their locks expire)');
+      log.warn(
+        { timeoutMs: s.shutdownTimeoutMs },
+        'shutdown timeout: forcing the close (the shards return to the queue when their locks expire)',
+      );
       await Promise.all([...workers.values()].map((w) => w.close(true)));
     }
     await pool.end().catch(() => {});

@@ -1,6 +1,7 @@
 // The distributed backfill end to end: worker child processes, real Redis and PostgreSQL.
-import { eventId } from '@backfill/shared/event-id';
+
 import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine';
+import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
@@ -20,7 +21,11 @@ async function prepared(name: string, rows: number): Promise<string> {
   return url;
 }
 
-const envFor = (url: string, extra: Record<string, string> = {}) => ({ DATABASE_URL: url, QUEUE_PREFIX: PREFIX, ...extra });
+const envFor = (url: string, extra: Record<string, string> = {}) => ({
+  DATABASE_URL: url,
+  QUEUE_PREFIX: PREFIX,
+  ...extra,
+});
 
 async function start(env: Record<string, string>, name: string, args: string[] = []) {
   const res = await runCli(['start', '--name', name, '--commit', '--json', ...args], env);
@@ -61,7 +66,13 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     let writing = true;
     const writer = (async () => {
       for (let i = 0; writing; i++) {
-        const row = { run_id: '2f1b7c3e-0000-4000-8000-000000000001', event_type: 'app', level: 'info', message: `m${i}`, data: { i } };
+        const row = {
+          run_id: '2f1b7c3e-0000-4000-8000-000000000001',
+          event_type: 'app',
+          level: 'info',
+          message: `m${i}`,
+          data: { i },
+        };
         const r = await app.query(
           'INSERT INTO run_logs (run_id, event_type, level, message, data, event_id) VALUES ($1,$2,$3,$4,$5,$6) RETURNING id::text, xmin::text, event_id',
           [row.run_id, row.event_type, row.level, row.message, JSON.stringify(row.data), eventId(row)],
@@ -83,24 +94,44 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     const report = await verifyComplete(env, toId);
     expect(report.matches).toBeGreaterThanOrEqual(300_000);
     expect(await rowsDone(url)).toBe(300_000); // exactly the rows that were NULL: none twice, none missed
-    for (const s of await completions(url)) expect(s, `shard ${s.shard_no}`).toMatchObject({ status: 'completed', completed: 1 });
+    for (const s of await completions(url))
+      expect(s, `shard ${s.shard_no}`).toMatchObject({ status: 'completed', completed: 1 });
     // More than one worker did work.
-    const workers = await withClient(url, (c) => c.query('SELECT count(DISTINCT worker)::int AS n FROM backfill_shard_events WHERE worker IS NOT NULL'));
+    const workers = await withClient(url, (c) =>
+      c.query('SELECT count(DISTINCT worker)::int AS n FROM backfill_shard_events WHERE worker IS NOT NULL'),
+    );
     expect(workers.rows[0].n).toBeGreaterThanOrEqual(2);
     const ids = appRows.map((r) => r.id);
-    const now = await withClient(url, (c) => c.query('SELECT id::text, xmin::text, event_id FROM run_logs WHERE id = ANY($1::bigint[])', [ids]));
+    const now = await withClient(url, (c) =>
+      c.query('SELECT id::text, xmin::text, event_id FROM run_logs WHERE id = ANY($1::bigint[])', [ids]),
+    );
     expect(now.rows.sort((a, b) => Number(a.id) - Number(b.id))).toEqual(appRows);
   });
 
   it('a SIGKILLed worker loses no work: its shard is resumed from the checkpoint by another', async () => {
     const url = await prepared('sigkill', 60_000);
     const env = envFor(url);
-    const started = await start(env, 'kill', ['--shard-rows', '30000', '--batch-size', '1000', '--max-rows-per-second', '8000']);
+    const started = await start(env, 'kill', [
+      '--shard-rows',
+      '30000',
+      '--batch-size',
+      '1000',
+      '--max-rows-per-second',
+      '8000',
+    ]);
     const fleet = startFleet(1, env);
     try {
       // Once the only worker is mid-shard, kill it without warning and start a replacement.
       await waitFor('a checkpoint', () =>
-        withClient(url, async (c) => (await c.query(`SELECT 1 FROM backfill_shards WHERE status = 'running' AND checkpoint_id IS NOT NULL`)).rowCount),
+        withClient(
+          url,
+          async (c) =>
+            (
+              await c.query(
+                `SELECT 1 FROM backfill_shards WHERE status = 'running' AND checkpoint_id IS NOT NULL`,
+              )
+            ).rowCount,
+        ),
       );
       fleet.procs[0]!.kill('SIGKILL');
       fleet.add();
@@ -110,7 +141,9 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     }
     await verifyComplete(env, String(started.run.toId));
     expect(await rowsDone(url)).toBe(60_000);
-    const attempts = await withClient(url, (c) => c.query('SELECT max(attempts)::int AS n FROM backfill_shards'));
+    const attempts = await withClient(url, (c) =>
+      c.query('SELECT max(attempts)::int AS n FROM backfill_shards'),
+    );
     expect(attempts.rows[0].n).toBeGreaterThanOrEqual(2); // the killed shard was claimed again
   });
 
@@ -119,7 +152,14 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     const url = await prepared('flushall', 60_000);
     const env = envFor(url, { REDIS_URL: redis.url });
     try {
-      const started = await start(env, 'flush', ['--shard-rows', '10000', '--batch-size', '1000', '--max-rows-per-second', '10000']);
+      const started = await start(env, 'flush', [
+        '--shard-rows',
+        '10000',
+        '--batch-size',
+        '1000',
+        '--max-rows-per-second',
+        '10000',
+      ]);
       const fleet = startFleet(2, env);
       try {
         await waitFor('some progress', async () => (await rowsDone(url)) >= 15_000);
@@ -141,15 +181,24 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     }
   });
 
-  it("workers reconnect after pg_terminate_backend on their connections and finish", async () => {
+  it('workers reconnect after pg_terminate_backend on their connections and finish', async () => {
     const url = await prepared('terminate', 60_000);
     const env = envFor(url);
-    const started = await start(env, 'term', ['--shard-rows', '10000', '--batch-size', '1000', '--max-rows-per-second', '10000']);
+    const started = await start(env, 'term', [
+      '--shard-rows',
+      '10000',
+      '--batch-size',
+      '1000',
+      '--max-rows-per-second',
+      '10000',
+    ]);
     const fleet = startFleet(2, env);
     try {
       await waitFor('some progress', async () => (await rowsDone(url)) >= 10_000);
       const killed = await withClient(url, (c) =>
-        c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'backfill-worker' AND datname = current_database()`),
+        c.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'backfill-worker' AND datname = current_database()`,
+        ),
       );
       expect(killed.rowCount).toBeGreaterThan(0);
       await waitForRunStatus(url, 'term', 'completed', 120_000);
@@ -199,14 +248,22 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
       const paused = await runCli(['pause', 'pz'], env);
       expect(paused.code, paused.stderr).toBe(0);
       // Within a few seconds the workers are at a batch boundary and hand their shards back.
-      await waitFor('no running shard', () =>
-        withClient(url, async (c) => (await c.query(`SELECT 1 FROM backfill_shards WHERE status = 'running'`)).rowCount === 0),
+      await waitFor(
+        'no running shard',
+        () =>
+          withClient(
+            url,
+            async (c) =>
+              (await c.query(`SELECT 1 FROM backfill_shards WHERE status = 'running'`)).rowCount === 0,
+          ),
         5000,
       );
       const a = await rowsDone(url);
       await new Promise((r) => setTimeout(r, 2000));
       expect(await rowsDone(url)).toBe(a); // nothing written while paused
-      const nulls = await withClient(url, async (c) => Number((await c.query('SELECT count(*) AS n FROM run_logs WHERE event_id IS NULL')).rows[0].n));
+      const nulls = await withClient(url, async (c) =>
+        Number((await c.query('SELECT count(*) AS n FROM run_logs WHERE event_id IS NULL')).rows[0].n),
+      );
       expect(nulls).toBe(60_000 - a);
       const resumed = await runCli(['resume', 'pz'], env);
       expect(resumed.code, resumed.stderr).toBe(0);

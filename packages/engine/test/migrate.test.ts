@@ -43,7 +43,12 @@ describe('migrate', () => {
     const url = await db('empty');
     const { logger } = captureLogger();
     const first = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...fast });
-    expect(first.applied).toEqual(['0000_baseline_run_logs', '0001_ledger', '0002_event_id', '0003_run_queue']);
+    expect(first.applied).toEqual([
+      '0000_baseline_run_logs',
+      '0001_ledger',
+      '0002_event_id',
+      '0003_run_queue',
+    ]);
     expect(first.index).toBe('built');
     const cols = await columnsOf(url);
     expect(cols.get('event_id')?.type).toBe('character varying');

@@ -1,4 +1,3 @@
-import { eventId } from '@backfill/shared/event-id';
 import {
   BadRowError,
   DEFAULT_LOCK_POLICY,
@@ -8,6 +7,7 @@ import {
   runBackfill,
   verifyRange,
 } from '@backfill/engine';
+import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, withClient } from '../../../test-support/db.js';
@@ -23,7 +23,14 @@ async function preparedDb(name: string, rows: number): Promise<string> {
   return url;
 }
 
-const baseRun = { batchSize: 1000, maxRowsPerSecond: 0, statementTimeoutMs: 30_000, lockTimeoutMs: 2000, onBadRow: 'fail' as const, logger };
+const baseRun = {
+  batchSize: 1000,
+  maxRowsPerSecond: 0,
+  statementTimeoutMs: 30_000,
+  lockTimeoutMs: 2000,
+  onBadRow: 'fail' as const,
+  logger,
+};
 
 describe('runBackfill / processRange', () => {
   let url: string;
@@ -49,7 +56,9 @@ describe('runBackfill / processRange', () => {
     await withClient(u, (c) => c.query(`UPDATE run_logs SET event_id = 'app-wrote-this' WHERE id % 10 = 0`));
     const s = await runBackfill({ databaseUrl: u, commit: true, ...baseRun });
     expect(s.rowsUpdated).toBe(2700);
-    const kept = await withClient(u, (c) => c.query(`SELECT count(*)::int AS n FROM run_logs WHERE event_id = 'app-wrote-this'`));
+    const kept = await withClient(u, (c) =>
+      c.query(`SELECT count(*)::int AS n FROM run_logs WHERE event_id = 'app-wrote-this'`),
+    );
     expect(kept.rows[0].n).toBe(300);
     const v = await verifyRange({ databaseUrl: u, mode: { full: true }, logger });
     expect(v.mismatches).toBe(300);
@@ -85,7 +94,13 @@ describe('runBackfill / processRange', () => {
     setTimeout(() => void holder.query('COMMIT'), 1500);
     const { logger: l, lines } = captureLogger('warn');
     try {
-      const s = await runBackfill({ databaseUrl: u, commit: true, ...baseRun, lockTimeoutMs: 100, logger: l });
+      const s = await runBackfill({
+        databaseUrl: u,
+        commit: true,
+        ...baseRun,
+        lockTimeoutMs: 100,
+        logger: l,
+      });
       expect(s.complete).toBe(true);
       expect(s.rowsUpdated).toBe(4000);
       expect(s.retries).toBeGreaterThan(0);
@@ -123,12 +138,18 @@ describe('runBackfill / processRange', () => {
 
   it('handles bad rows per --on-bad-row: fail stops at the row, skip records it and goes on', async () => {
     const u = await preparedDb('bad_rows', 2000);
-    await withClient(u, (c) => c.query(`UPDATE run_logs SET data = '{"x": 1e400}'::jsonb WHERE id IN (500, 1500)`));
+    await withClient(u, (c) =>
+      c.query(`UPDATE run_logs SET data = '{"x": 1e400}'::jsonb WHERE id IN (500, 1500)`),
+    );
     await expect(runBackfill({ databaseUrl: u, commit: true, ...baseRun })).rejects.toThrow(BadRowError);
-    await expect(runBackfill({ databaseUrl: u, commit: true, ...baseRun })).rejects.toThrow(/row id 500: data\.x/);
+    await expect(runBackfill({ databaseUrl: u, commit: true, ...baseRun })).rejects.toThrow(
+      /row id 500: data\.x/,
+    );
     const s = await runBackfill({ databaseUrl: u, commit: true, ...baseRun, onBadRow: 'skip' });
     expect(s.rowsSkipped).toBe(2);
-    const errs = await withClient(u, (c) => c.query('SELECT table_name, row_id::text, reason FROM backfill_errors ORDER BY backfill_errors.row_id'));
+    const errs = await withClient(u, (c) =>
+      c.query('SELECT table_name, row_id::text, reason FROM backfill_errors ORDER BY backfill_errors.row_id'),
+    );
     expect(errs.rows.map((r) => r.row_id)).toEqual(['500', '1500']);
     expect(errs.rows[0].table_name).toBe('public.run_logs');
     expect(errs.rows[0].reason).toMatch(/data\.x/);
@@ -142,7 +163,9 @@ describe('runBackfill / processRange', () => {
     const s = await runBackfill({ databaseUrl: u, commit: false, ...baseRun });
     expect(s.rowsUpdated).toBe(3000); // would update
     expect(s.sample.length).toBe(5);
-    const n = await withClient(u, (c) => c.query('SELECT count(*)::int AS n FROM run_logs WHERE event_id IS NOT NULL'));
+    const n = await withClient(u, (c) =>
+      c.query('SELECT count(*)::int AS n FROM run_logs WHERE event_id IS NOT NULL'),
+    );
     expect(n.rows[0].n).toBe(0);
   });
 
@@ -151,7 +174,9 @@ describe('runBackfill / processRange', () => {
     await withClient(u, async (c) => {
       await c.query(`INSERT INTO backfill_runs (id, name, table_name, event_id_version, status, from_id, to_id, shard_rows, planner)
                      VALUES (1, 't', 'run_logs', 1, 'running', 1, 5000, 5000, 'test')`);
-      await c.query(`INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status) VALUES (1, 0, 1, 4000, 'running')`);
+      await c.query(
+        `INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status) VALUES (1, 0, 1, 4000, 'running')`,
+      );
     });
     const pool = new pg.Pool({ connectionString: u, max: 2 });
     try {
@@ -170,7 +195,9 @@ describe('runBackfill / processRange', () => {
     } finally {
       await pool.end();
     }
-    const shard = await withClient(u, (c) => c.query('SELECT checkpoint_id::text, rows_updated::int, batches FROM backfill_shards'));
+    const shard = await withClient(u, (c) =>
+      c.query('SELECT checkpoint_id::text, rows_updated::int, batches FROM backfill_shards'),
+    );
     expect(shard.rows[0]).toEqual({ checkpoint_id: '4000', rows_updated: 4000, batches: 3 });
   });
 });

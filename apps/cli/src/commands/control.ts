@@ -1,6 +1,15 @@
 // pause / resume / retry / cancel / recover / finalize: thin wrappers over the producer's controls.
 import { UsageError } from '@backfill/engine';
-import { cancelRun, type ControlContext, finalizeRun, pauseRun, recoverRun, resumeRun, retryShards, withControl } from '@backfill/producer';
+import {
+  type ControlContext,
+  cancelRun,
+  finalizeRun,
+  pauseRun,
+  recoverRun,
+  resumeRun,
+  retryShards,
+  withControl,
+} from '@backfill/producer';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
@@ -9,7 +18,10 @@ import { fmtInt, printResult } from '../output.js';
 
 async function withCtx<T>(fn: (ctx: ControlContext) => Promise<T>): Promise<T> {
   const { env, logger } = createContext();
-  return withControl({ databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger }, fn);
+  return withControl(
+    { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
+    fn,
+  );
 }
 
 const Json = z.object({ json: z.boolean().default(false) });
@@ -17,12 +29,16 @@ const Json = z.object({ json: z.boolean().default(false) });
 export function registerControl(program: Command): void {
   program
     .command('pause <name>')
-    .description('Pause a run: workers stop at their next batch boundary and hand shards back; checkpoints are kept.')
+    .description(
+      'Pause a run: workers stop at their next batch boundary and hand shards back; checkpoints are kept.',
+    )
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
       const o = parseOptions(Json, raw);
       const run = await withCtx((ctx) => pauseRun(ctx, name));
-      printResult(o.json, { name: run.name, status: run.status }, () => [`run ${run.name} paused (resume: backfill resume ${run.name})`]);
+      printResult(o.json, { name: run.name, status: run.status }, () => [
+        `run ${run.name} paused (resume: backfill resume ${run.name})`,
+      ]);
     });
 
   program
@@ -37,29 +53,41 @@ export function registerControl(program: Command): void {
 
   program
     .command('retry <name>')
-    .description('Put failed shards (--failed) or one shard (--shard N) back in the queue, from their checkpoints.')
+    .description(
+      'Put failed shards (--failed) or one shard (--shard N) back in the queue, from their checkpoints.',
+    )
     .option('--failed', 'every failed shard')
     .option('--shard <n>', 'one shard by number')
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
-      const o = parseOptions(Json.extend({ failed: z.boolean().default(false), shard: int(0).optional() }), raw);
-      if (o.failed === (o.shard !== undefined)) throw new UsageError('retry: give exactly one of --failed or --shard N');
+      const o = parseOptions(
+        Json.extend({ failed: z.boolean().default(false), shard: int(0).optional() }),
+        raw,
+      );
+      if (o.failed === (o.shard !== undefined))
+        throw new UsageError('retry: give exactly one of --failed or --shard N');
       const retried = await withCtx((ctx) =>
         retryShards(ctx, name, o.failed ? { failed: true } : { shardNo: o.shard as number }),
       );
       printResult(o.json, { name, retried }, () => [
-        retried.length ? `requeued shards ${retried.join(', ')} of run ${name}` : `run ${name}: no shard to retry`,
+        retried.length
+          ? `requeued shards ${retried.join(', ')} of run ${name}`
+          : `run ${name}: no shard to retry`,
       ]);
     });
 
   program
     .command('cancel <name>')
-    .description('Cancel a run: unfinished shards are cancelled and its queue removed. Rows already done stay done.')
+    .description(
+      'Cancel a run: unfinished shards are cancelled and its queue removed. Rows already done stay done.',
+    )
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
       const o = parseOptions(Json, raw);
       const r = await withCtx((ctx) => cancelRun(ctx, name));
-      printResult(o.json, { name, cancelledShards: r.cancelledShards }, () => [`run ${name} cancelled (${r.cancelledShards} unfinished shards)`]);
+      printResult(o.json, { name, cancelledShards: r.cancelledShards }, () => [
+        `run ${name} cancelled (${r.cancelledShards} unfinished shards)`,
+      ]);
     });
 
   program
@@ -72,7 +100,9 @@ export function registerControl(program: Command): void {
     .action(async (name: string, raw) => {
       const o = parseOptions(Json, raw);
       const r = await withCtx((ctx) => recoverRun(ctx, name));
-      printResult(o.json, { name, enqueued: r.enqueued }, () => [`run ${name}: ${fmtInt(r.enqueued)} unfinished shards enqueued from the ledger`]);
+      printResult(o.json, { name, enqueued: r.enqueued }, () => [
+        `run ${name}: ${fmtInt(r.enqueued)} unfinished shards enqueued from the ledger`,
+      ]);
     });
 
   program

@@ -1,5 +1,5 @@
-import { EVENT_ID_VERSION } from '@backfill/shared/event-id';
 import { type StartResult, startRun, withControl } from '@backfill/producer';
+import { EVENT_ID_VERSION } from '@backfill/shared/event-id';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
@@ -41,8 +41,15 @@ export function registerStart(program: Command): void {
     .option('--from-id <id>', 'first id (default: min(id))')
     .option('--to-id <id>', 'last id (default: max(id) now, so the run ends under constant inserts)')
     .option('--order <order>', 'asc, or desc to do the newest rows first', 'asc')
-    .option('--planner <method>', 'auto (keyset walk for tables up to 5M rows, else the id histogram), keyset, histogram', 'auto')
-    .option('--analyze', 'allow raising the id column statistics target and ANALYZE for an exact histogram (restored after)')
+    .option(
+      '--planner <method>',
+      'auto (keyset walk for tables up to 5M rows, else the id histogram), keyset, histogram',
+      'auto',
+    )
+    .option(
+      '--analyze',
+      'allow raising the id column statistics target and ANALYZE for an exact histogram (restored after)',
+    )
     .option('--batch-size <n>', 'rows per batch (one UPDATE)', '5000')
     .option('--max-rows-per-second <n>', 'throttle shared by ALL workers of the run; 0 = unlimited', '0')
     .option('--statement-timeout <duration>', 'statement_timeout per statement', '30s')
@@ -104,7 +111,11 @@ function describe(r: StartResult): string[] {
       `(target ${fmtInt(plan.shardRows)} a shard; min/median/max ${fmtInt(sizes[0] ?? 0)}/${fmtInt(sizes[Math.floor(sizes.length / 2)] ?? 0)}/${fmtInt(sizes[sizes.length - 1] ?? 0)}) in ${plan.ms} ms`,
     ...plan.notes.map((n) => `  ${n}`),
   ];
-  if (r.outcome === 'planned') lines.push(`event-id v${EVENT_ID_VERSION}; nothing recorded or enqueued: add --commit`);
-  else lines.push(`run "${r.run!.name}" started: ${fmtInt(r.enqueued)} shard jobs enqueued. Start workers: backfill worker`);
+  if (r.outcome === 'planned')
+    lines.push(`event-id v${EVENT_ID_VERSION}; nothing recorded or enqueued: add --commit`);
+  else
+    lines.push(
+      `run "${r.run!.name}" started: ${fmtInt(r.enqueued)} shard jobs enqueued. Start workers: backfill worker`,
+    );
   return lines;
 }

@@ -1,5 +1,11 @@
 import { getRun, UsageError } from '@backfill/engine';
-import { allRunStatuses, type ControlContext, type RunStatusReport, runStatus, withControl } from '@backfill/producer';
+import {
+  allRunStatuses,
+  type ControlContext,
+  type RunStatusReport,
+  runStatus,
+  withControl,
+} from '@backfill/producer';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -14,7 +20,13 @@ const StatusOptions = z.object({
 });
 
 const fmtEta = (s: number | null) =>
-  s === null ? 'unknown' : s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+  s === null
+    ? 'unknown'
+    : s >= 3600
+      ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+      : s >= 60
+        ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+        : `${s}s`;
 
 export function describeStatus(r: RunStatusReport): string[] {
   const p = r.progress;
@@ -26,13 +38,18 @@ export function describeStatus(r: RunStatusReport): string[] {
       (p.rowsSkipped ? `, ${fmtInt(p.rowsSkipped)} bad rows skipped` : ''),
     `  rate: ${fmtInt(r.rowsPerSecondLastMinute)} rows/s last minute, ${fmtInt(r.rowsPerSecondOverall)} overall · ETA ${fmtEta(r.etaSeconds)}`,
     `  shards: ${s.completed} completed, ${s.running} running, ${s.queued} queued, ${s.failed} failed` +
-      (s.split ? `, ${s.split} split` : '') + (s.cancelled ? `, ${s.cancelled} cancelled` : ''),
+      (s.split ? `, ${s.split} split` : '') +
+      (s.cancelled ? `, ${s.cancelled} cancelled` : ''),
   ];
   for (const a of p.active.slice(0, 10)) {
-    lines.push(`  ▸ shard ${a.shardNo} on ${a.worker ?? '?'}: ids ${a.fromId}..${a.toId}, at ${a.checkpointId ?? 'start'}, ${fmtInt(a.rowsUpdated)} rows`);
+    lines.push(
+      `  ▸ shard ${a.shardNo} on ${a.worker ?? '?'}: ids ${a.fromId}..${a.toId}, at ${a.checkpointId ?? 'start'}, ${fmtInt(a.rowsUpdated)} rows`,
+    );
   }
   for (const f of p.failed.slice(0, 10)) {
-    lines.push(`  ✗ shard ${f.shardNo} failed after ${f.attempts} attempts: ${f.lastErrorClass ?? ''} ${f.lastError ?? ''}`.trimEnd());
+    lines.push(
+      `  ✗ shard ${f.shardNo} failed after ${f.attempts} attempts: ${f.lastErrorClass ?? ''} ${f.lastError ?? ''}`.trimEnd(),
+    );
   }
   for (const e of p.lastErrors.slice(0, 5)) {
     lines.push(`  ! ${e.at.toISOString()} shard ${e.shardNo} → ${e.toStatus}: ${e.errorClass}: ${e.message}`);
@@ -45,7 +62,11 @@ async function watch(ctx: ControlContext, name: string, intervalMs: number, json
   const tty = process.stderr.isTTY && !json;
   const bar = tty
     ? new cliProgress.SingleBar(
-        { format: `${name} |{bar}| {percentage}% · {value}/{total} rows · {rate} rows/s · ETA {etaText} · {shards}`, stream: process.stderr, fps: 4 },
+        {
+          format: `${name} |{bar}| {percentage}% · {value}/{total} rows · {rate} rows/s · ETA {etaText} · {shards}`,
+          stream: process.stderr,
+          fps: 4,
+        },
         cliProgress.Presets.shades_classic,
       )
     : null;
@@ -92,20 +113,25 @@ export function registerStatus(program: Command): void {
     .action(async (name: string | undefined, raw) => {
       const o = parseOptions(StatusOptions, raw);
       const { env, logger } = createContext();
-      await withControl({ databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger }, async (ctx) => {
-        if (o.watch) {
-          if (!name) throw new UsageError('--watch needs a run name');
-          return watch(ctx, name, o.interval, o.json);
-        }
-        if (name) {
-          const run = await getRun(ctx.db, name);
-          if (!run) throw new UsageError(`no run named "${name}"`);
-          const r = await runStatus(ctx, run);
-          printResult(o.json, r, () => describeStatus(r));
-          return;
-        }
-        const all = await allRunStatuses(ctx);
-        printResult(o.json, all, () => (all.length ? all.flatMap(describeStatus) : ['no runs yet (backfill start --name NAME --commit)']));
-      });
+      await withControl(
+        { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
+        async (ctx) => {
+          if (o.watch) {
+            if (!name) throw new UsageError('--watch needs a run name');
+            return watch(ctx, name, o.interval, o.json);
+          }
+          if (name) {
+            const run = await getRun(ctx.db, name);
+            if (!run) throw new UsageError(`no run named "${name}"`);
+            const r = await runStatus(ctx, run);
+            printResult(o.json, r, () => describeStatus(r));
+            return;
+          }
+          const all = await allRunStatuses(ctx);
+          printResult(o.json, all, () =>
+            all.length ? all.flatMap(describeStatus) : ['no runs yet (backfill start --name NAME --commit)'],
+          );
+        },
+      );
     });
 }

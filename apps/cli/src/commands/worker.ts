@@ -1,9 +1,9 @@
-import { DEFAULT_WORKER_SETTINGS, startWorker } from '@backfill/worker';
-import type { Command } from 'commander';
 import { hostname } from 'node:os';
-import { z } from 'zod';
 import { connectClient } from '@backfill/engine';
 import { connectRedis } from '@backfill/producer';
+import { DEFAULT_WORKER_SETTINGS, startWorker } from '@backfill/worker';
+import type { Command } from 'commander';
+import { z } from 'zod';
 import { createContext } from '../context.js';
 import { duration, int, parseOptions } from '../options.js';
 
@@ -23,9 +23,17 @@ export function registerWorker(program: Command): void {
         'takes (docker compose up --scale worker=N, or N replicas). SIGTERM/SIGINT: finish the batch in flight, ' +
         'checkpoint, hand the shard back, exit 0 within --shutdown-timeout.',
     )
-    .option('--concurrency <n>', 'shards at once in this process (two connections each)', String(DEFAULT_WORKER_SETTINGS.concurrency))
+    .option(
+      '--concurrency <n>',
+      'shards at once in this process (two connections each)',
+      String(DEFAULT_WORKER_SETTINGS.concurrency),
+    )
     .option('--shutdown-timeout <duration>', 'wait this long for in-flight batches on SIGTERM', '30s')
-    .option('--lock-duration <duration>', "a killed worker's shard returns to the queue after about this long", '30s')
+    .option(
+      '--lock-duration <duration>',
+      "a killed worker's shard returns to the queue after about this long",
+      '30s',
+    )
     .option('--stalled-interval <duration>', 'how often lock-expired shards are looked for', '30s')
     .option('--poll-interval <duration>', 'how often the ledger is read for new runs and pauses', '1s')
     .action(async (raw) => {

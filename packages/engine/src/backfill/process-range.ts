@@ -92,8 +92,10 @@ async function openConns(opts: ProcessRangeOptions): Promise<Conns> {
   try {
     if (opts.commit) writer = await opts.pool.connect();
     const settings: string[] = [];
-    if (opts.statementTimeoutMs !== undefined) settings.push(`SET statement_timeout = ${Math.trunc(opts.statementTimeoutMs)}`);
-    if (opts.lockTimeoutMs !== undefined) settings.push(`SET lock_timeout = ${Math.trunc(opts.lockTimeoutMs)}`);
+    if (opts.statementTimeoutMs !== undefined)
+      settings.push(`SET statement_timeout = ${Math.trunc(opts.statementTimeoutMs)}`);
+    if (opts.lockTimeoutMs !== undefined)
+      settings.push(`SET lock_timeout = ${Math.trunc(opts.lockTimeoutMs)}`);
     if (settings.length) {
       for (const c of writer ? [reader, writer] : [reader]) await c.query(settings.join('; '));
     }

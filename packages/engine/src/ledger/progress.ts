@@ -7,19 +7,53 @@ export interface RunProgress {
   rowsUpdated: number;
   rowsSkipped: number;
   estimatedRows: number;
-  active: Array<{ shardNo: number; worker: string | null; fromId: string; toId: string; checkpointId: string | null; rowsUpdated: number; updatedAt: Date; attempts: number }>;
-  lastErrors: Array<{ shardNo: number; at: Date; toStatus: string; errorClass: string | null; message: string | null; worker: string | null }>;
-  failed: Array<{ shardNo: number; lastError: string | null; lastErrorClass: string | null; attempts: number }>;
+  active: Array<{
+    shardNo: number;
+    worker: string | null;
+    fromId: string;
+    toId: string;
+    checkpointId: string | null;
+    rowsUpdated: number;
+    updatedAt: Date;
+    attempts: number;
+  }>;
+  lastErrors: Array<{
+    shardNo: number;
+    at: Date;
+    toStatus: string;
+    errorClass: string | null;
+    message: string | null;
+    worker: string | null;
+  }>;
+  failed: Array<{
+    shardNo: number;
+    lastError: string | null;
+    lastErrorClass: string | null;
+    attempts: number;
+  }>;
 }
 
 export async function runProgress(client: pg.ClientBase, runId: number): Promise<RunProgress> {
-  const counts = await client.query<{ status: ShardStatus; n: number; updated: string; skipped: string; est: string }>(
+  const counts = await client.query<{
+    status: ShardStatus;
+    n: number;
+    updated: string;
+    skipped: string;
+    est: string;
+  }>(
     `SELECT status, count(*)::int AS n, sum(rows_updated)::text AS updated, sum(rows_skipped)::text AS skipped,
             sum(estimated_rows)::text AS est
        FROM backfill_shards WHERE run_id = $1 GROUP BY status`,
     [runId],
   );
-  const shards: Record<ShardStatus, number> = { queued: 0, running: 0, completed: 0, failed: 0, split: 0, cancelled: 0 };
+  const shards: Record<ShardStatus, number> = {
+    queued: 0,
+    running: 0,
+    completed: 0,
+    failed: 0,
+    split: 0,
+    cancelled: 0,
+  };
   let rowsUpdated = 0;
   let rowsSkipped = 0;
   let estimatedRows = 0;

@@ -90,7 +90,9 @@ export async function createRun(client: pg.ClientBase, run: NewRun): Promise<Run
       ],
     );
     if (run.shards.length === 0) {
-      await client.query(`UPDATE backfill_runs SET status = 'completed', finished_at = now() WHERE id = $1`, [created.id]);
+      await client.query(`UPDATE backfill_runs SET status = 'completed', finished_at = now() WHERE id = $1`, [
+        created.id,
+      ]);
       created.status = 'completed';
     }
     return created;
@@ -116,9 +118,13 @@ export async function setRunStatus(
   return (res.rowCount ?? 0) > 0;
 }
 
-export async function updateRunSettings(client: pg.ClientBase, runId: number, patch: Partial<RunSettings>): Promise<void> {
-  await client.query(`UPDATE backfill_runs SET settings = settings || $2::jsonb, updated_at = now() WHERE id = $1`, [
-    runId,
-    JSON.stringify(patch),
-  ]);
+export async function updateRunSettings(
+  client: pg.ClientBase,
+  runId: number,
+  patch: Partial<RunSettings>,
+): Promise<void> {
+  await client.query(
+    `UPDATE backfill_runs SET settings = settings || $2::jsonb, updated_at = now() WHERE id = $1`,
+    [runId, JSON.stringify(patch)],
+  );
 }

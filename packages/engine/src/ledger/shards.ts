@@ -33,7 +33,16 @@ async function transition(
          FROM prev
         WHERE s.run_id = $1 AND s.shard_no = $2 AND prev.status = ANY($7)
        RETURNING s.*, prev.status AS prev_status`,
-      [t.runId, t.shardNo, t.to, t.worker ?? null, t.message ?? null, t.errorClass ?? null, from, t.clearError ?? false],
+      [
+        t.runId,
+        t.shardNo,
+        t.to,
+        t.worker ?? null,
+        t.message ?? null,
+        t.errorClass ?? null,
+        from,
+        t.clearError ?? false,
+      ],
     );
     const row = rows[0];
     if (!row) return null;
@@ -46,17 +55,28 @@ async function transition(
   });
 }
 
-export async function getShard(client: pg.ClientBase, runId: number, shardNo: number): Promise<ShardRow | null> {
-  const { rows } = await client.query('SELECT * FROM backfill_shards WHERE run_id = $1 AND shard_no = $2', [runId, shardNo]);
+export async function getShard(
+  client: pg.ClientBase,
+  runId: number,
+  shardNo: number,
+): Promise<ShardRow | null> {
+  const { rows } = await client.query('SELECT * FROM backfill_shards WHERE run_id = $1 AND shard_no = $2', [
+    runId,
+    shardNo,
+  ]);
   return rows[0] ? toShard(rows[0]) : null;
 }
 
-export async function listShards(client: pg.ClientBase, runId: number, statuses?: readonly ShardStatus[]): Promise<ShardRow[]> {
+export async function listShards(
+  client: pg.ClientBase,
+  runId: number,
+  statuses?: readonly ShardStatus[],
+): Promise<ShardRow[]> {
   const { rows } = statuses
-    ? await client.query('SELECT * FROM backfill_shards WHERE run_id = $1 AND status = ANY($2) ORDER BY shard_no', [
-        runId,
-        statuses,
-      ])
+    ? await client.query(
+        'SELECT * FROM backfill_shards WHERE run_id = $1 AND status = ANY($2) ORDER BY shard_no',
+        [runId, statuses],
+      )
     : await client.query('SELECT * FROM backfill_shards WHERE run_id = $1 ORDER BY shard_no', [runId]);
   return rows.map(toShard);
 }
@@ -67,15 +87,23 @@ export async function listShards(client: pg.ClientBase, runId: number, statuses?
  * split, cancelled) and the job is a no-op.
  */
 export function claimShard(client: pg.ClientBase, runId: number, shardNo: number, worker: string) {
-  return transition(client, { runId, shardNo, to: 'running', worker }, UNFINISHED_SHARD_STATUSES, `,
-              attempts = s.attempts + 1, started_at = COALESCE(s.started_at, now())`);
+  return transition(
+    client,
+    { runId, shardNo, to: 'running', worker },
+    UNFINISHED_SHARD_STATUSES,
+    `,
+              attempts = s.attempts + 1, started_at = COALESCE(s.started_at, now())`,
+  );
 }
 
 /**
  * When no shard is queued or running any more, the run is over: completed, or failed when some
  * shards failed for good (until someone retries them). Returns the run's new status, if it changed.
  */
-export async function settleRun(client: pg.ClientBase, runId: number): Promise<'completed' | 'failed' | null> {
+export async function settleRun(
+  client: pg.ClientBase,
+  runId: number,
+): Promise<'completed' | 'failed' | null> {
   const { rows } = await client.query<{ status: 'completed' | 'failed' }>(
     `UPDATE backfill_runs r
         SET status = CASE WHEN f.shard_no IS NULL THEN 'completed' ELSE 'failed' END,
@@ -115,19 +143,41 @@ export function failShard(
 ) {
   return transition(
     client,
-    { runId: t.runId, shardNo: t.shardNo, to: t.final ? 'failed' : 'queued', worker: t.worker, errorClass: t.errorClass, message: t.message },
+    {
+      runId: t.runId,
+      shardNo: t.shardNo,
+      to: t.final ? 'failed' : 'queued',
+      worker: t.worker,
+      errorClass: t.errorClass,
+      message: t.message,
+    },
     ['running', 'queued'],
   );
 }
 
 /** The worker gives the shard back (pause, shutdown): its checkpoint stays, it is queued again. */
-export function releaseShard(client: pg.ClientBase, runId: number, shardNo: number, worker: string, reason: string) {
+export function releaseShard(
+  client: pg.ClientBase,
+  runId: number,
+  shardNo: number,
+  worker: string,
+  reason: string,
+) {
   return transition(client, { runId, shardNo, to: 'queued', worker, message: reason }, ['running']);
 }
 
 /** Operator retry: failed (or one given) shard back to queued. */
-export function requeueShard(client: pg.ClientBase, runId: number, shardNo: number, from: readonly ShardStatus[]) {
-  return transition(client, { runId, shardNo, to: 'queued', message: 'retry requested', clearError: true }, from);
+export function requeueShard(
+  client: pg.ClientBase,
+  runId: number,
+  shardNo: number,
+  from: readonly ShardStatus[],
+) {
+  return transition(
+    client,
+    { runId, shardNo, to: 'queued', message: 'retry requested', clearError: true },
+    from,
+  );
 }
 
 export async function cancelShards(client: pg.ClientBase, runId: number): Promise<number> {
@@ -170,7 +220,16 @@ export async function splitShard(
     const children = await client.query(
       `INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, estimated_rows, status, parent_shard_no)
        VALUES ($1, $2, $3, $4, $6, 'queued', $7), ($1, $2 + 1, $5, $8, $6, 'queued', $7) RETURNING *`,
-      [runId, first, lo.toString(), mid.toString(), (mid + 1n).toString(), est, shardNo, parent.toId.toString()],
+      [
+        runId,
+        first,
+        lo.toString(),
+        mid.toString(),
+        (mid + 1n).toString(),
+        est,
+        shardNo,
+        parent.toId.toString(),
+      ],
     );
     await client.query(
       `UPDATE backfill_shards SET status = 'split', updated_at = now(), finished_at = now(), last_error = $3,

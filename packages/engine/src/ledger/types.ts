@@ -104,7 +104,8 @@ export function toShard(r: Raw): ShardRow {
     rowsSkipped: num(r.rows_skipped),
     batches: num(r.batches),
     attempts: num(r.attempts),
-    parentShardNo: r.parent_shard_no === null || r.parent_shard_no === undefined ? null : num(r.parent_shard_no),
+    parentShardNo:
+      r.parent_shard_no === null || r.parent_shard_no === undefined ? null : num(r.parent_shard_no),
     worker: (r.worker as string | null) ?? null,
     lastError: (r.last_error as string | null) ?? null,
     lastErrorClass: (r.last_error_class as string | null) ?? null,
