@@ -6,11 +6,19 @@ import { parseArgs } from 'node:util';
 import { createPool, DEFAULT_LOCK_POLICY, insertDemoRows, migrateUp, silentLogger } from '@backfill/engine';
 import { benchEventId } from './event-id.js';
 import { admin, dbUrl, dropDb, fmt, withDb } from './lib.js';
+import { benchFleet, benchQueueMemory, throughputSvg } from './fleet.js';
+import { benchPlan } from './plan.js';
 import { benchNaive, benchRun, benchSqlCeiling } from './single.js';
 
 const { values } = parseArgs({
-  options: { rows: { type: 'string', default: '1000000' } },
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    workers: { type: 'string', default: '1,2,4' },
+    'sparse-rows': { type: 'string', default: '1000000' },
+  },
 });
+const fleetSizes = values.workers.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const sparseRows = Number(values['sparse-rows']);
 const rows = Number(values.rows);
 if (!Number.isInteger(rows) || rows < 1000) {
   process.stderr.write('bench: --rows must be a whole number ≥ 1000\n');
@@ -56,19 +64,67 @@ log('backfill run --commit');
 results.run = await benchRun(TEMPLATE, rows);
 log('naive per-row client');
 results.naive = await benchNaive(TEMPLATE, rows);
+log('SQL ceiling, 2 connections');
+results.sqlCeiling2 = await benchSqlCeiling(TEMPLATE, results.table.maxId, 2);
+results.fleet = [];
+for (const n of fleetSizes) {
+  log(`${n} worker process(es)`);
+  results.fleet.push(await benchFleet(TEMPLATE, rows, n));
+}
+log(`sparse table: ${fmt(sparseRows)} rows over ids up to ~10^10 (planning, Redis memory per queued shard)`);
+{
+  const name = 'bf_bench_sparse';
+  await dropDb(name);
+  await admin(`CREATE DATABASE "${name}"`);
+  const url = dbUrl(name);
+  const pool = createPool(url, { max: 2 });
+  try {
+    await insertDemoRows(pool, { rows: sparseRows, sparse: true });
+  } finally {
+    await pool.end();
+  }
+  await migrateUp({ databaseUrl: url, index: 'concurrent', logger: silentLogger, ...DEFAULT_LOCK_POLICY });
+  await withDb(url, (c) => c.query('VACUUM ANALYZE run_logs'));
+  results.sparse = {
+    rows: sparseRows,
+    maxId: (await withDb(url, (c) => c.query('SELECT max(id)::text AS m FROM run_logs'))).rows[0].m,
+    plan: await benchPlan({ url, shardRows: 50_000 }),
+    queueMemory: await benchQueueMemory(url),
+  };
+  await dropDb(name);
+}
 
 const ratio = (a, b) => Math.round((a / b) * 100) / 100;
+const two = results.fleet.find((f) => f.workers === 2);
 results.ratios = {
   runVsCeiling: ratio(results.run.rowsPerSecond, results.sqlCeiling1.rowsPerSecond),
   runVsNaive: ratio(results.run.rowsPerSecond, results.naive.rowsPerSecond),
   dbTimePerRowVsCeiling: ratio(results.run.dbMicrosPerRow, results.sqlCeiling1.dbMicrosPerRow),
+  ...(two && {
+    twoWorkersVsRun: ratio(two.rowsPerSecond, results.run.rowsPerSecond),
+    twoWorkersVsCeiling2: ratio(two.rowsPerSecond, results.sqlCeiling2.rowsPerSecond),
+    twoWorkersDbTimeVsCeiling: ratio(two.dbMicrosPerRow, results.sqlCeiling1.dbMicrosPerRow),
+  }),
 };
+for (const f of results.fleet) {
+  f.vsRun = ratio(f.rowsPerSecond, results.run.rowsPerSecond);
+  f.vsCeiling2 = ratio(f.rowsPerSecond, results.sqlCeiling2.rowsPerSecond);
+}
 results.targets = [
   ['event-id ≥ 80,000 rows/s per core', results.eventId.rowsPerSecond >= 80_000],
   ['run ≥ 0.90 × one-connection SQL ceiling', results.ratios.runVsCeiling >= 0.9],
   ['run ≥ 25 × naive per-row UPDATE', results.ratios.runVsNaive >= 25],
   ['run db time per row ≤ 1.25 × ceiling', results.ratios.dbTimePerRowVsCeiling <= 1.25],
   ['run peak RSS < 200 MB', results.run.peakRssMb < 200],
+  ...(two
+    ? [
+        ['2 workers ≥ 0.95 × one run process', results.ratios.twoWorkersVsRun >= 0.95],
+        ['2 workers ≥ 0.50 × two-connection SQL ceiling', results.ratios.twoWorkersVsCeiling2 >= 0.5],
+        ['2 workers db time per row ≤ 1.25 × ceiling', results.ratios.twoWorkersDbTimeVsCeiling <= 1.25],
+      ]
+    : []),
+  ['queue overhead < 5% of shard time (every fleet)', results.fleet.every((f) => f.queueOverhead !== null && f.queueOverhead < 0.05)],
+  ['worker peak RSS < 200 MB (every fleet)', results.fleet.every((f) => f.peakRssMb < 200)],
 ].map(([target, met]) => ({ target, met }));
 results.seconds = Math.round((Date.now() - t0) / 1000);
 await dropDb(TEMPLATE);
@@ -107,4 +163,4 @@ process.stdout.write(
 );
 for (const t of results.targets) process.stdout.write(`${t.met ? 'MET   ' : 'MISSED'} ${t.target}\n`);
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
-process.stdout.write(`\nwrote bench/results.json (${results.seconds}s)\n`);
+process.stdout.write(`\nwrote bench/results.json and bench/throughput.svg (${results.seconds}s)\n`);

@@ -74,6 +74,7 @@ export async function processShardJob(
   );
 
   let stopReason = '';
+  const rangeStarted = performance.now();
   try {
     const result = await processRange({
       pool: deps.pool,
@@ -115,7 +116,14 @@ export async function processShardJob(
     }
     const done = await withClient(deps.pool, (c) => completeShard(c, runId, shardNo, deps.workerId));
     log.info(
-      { rowsUpdated: result.rowsUpdated, rowsSkipped: result.rowsSkipped, runCompleted: done.runCompleted },
+      {
+        rowsUpdated: result.rowsUpdated,
+        rowsSkipped: result.rowsSkipped,
+        runCompleted: done.runCompleted,
+        rangeMs: Math.round(performance.now() - rangeStarted),
+        readMs: Math.round(result.readMs),
+        writeMs: Math.round(result.writeMs),
+      },
       'shard completed',
     );
     return {

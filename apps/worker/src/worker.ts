@@ -107,7 +107,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     }
     await pool.end().catch(() => {});
     redis.disconnect();
-    log.info('worker stopped');
+    log.info({ peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }, 'worker stopped');
     resolveDone();
     return done;
   };

@@ -273,6 +273,75 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     }
     expect(await rowsDone(url)).toBe(60_000);
   });
+
+  it('SIGTERM: the worker finishes its batch, hands the shard back with its checkpoint, and exits 0', async () => {
+    const url = await prepared('sigterm', 40_000);
+    const env = envFor(url);
+    await start(env, 'term2', ['--shard-rows', '40000', '--batch-size', '1000', '--max-rows-per-second', '4000']);
+    const fleet = startFleet(1, env);
+    try {
+      await waitFor('a checkpoint', () =>
+        withClient(url, async (c) => (await c.query(`SELECT 1 FROM backfill_shards WHERE status = 'running' AND checkpoint_id IS NOT NULL`)).rowCount),
+      );
+      const p = fleet.procs[0]!;
+      const t0 = Date.now();
+      const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+      p.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      const shard = await withClient(url, async (c) =>
+        (await c.query(`SELECT status, checkpoint_id::text AS cp, rows_updated::int AS n FROM backfill_shards`)).rows[0],
+      );
+      expect(shard.status).toBe('queued');
+      expect(Number(shard.cp)).toBeGreaterThan(0);
+      expect(shard.n).toBeGreaterThan(0);
+      const event = await withClient(url, async (c) =>
+        (await c.query(`SELECT message FROM backfill_shard_events WHERE to_status = 'queued' AND from_status = 'running'`)).rows[0],
+      );
+      expect(event.message).toBe('worker shutting down');
+      fleet.add(); // picks the released shard up at once, from its checkpoint
+      await waitForRunStatus(url, 'term2', 'completed', 60_000);
+    } finally {
+      await fleet.stopAll();
+    }
+    expect(await rowsDone(url)).toBe(40_000);
+  });
+
+  it('cancel stops the run for good; finalize finishes a run inline and proves it complete', async () => {
+    const url = await prepared('cancel_finalize', 30_000);
+    const env = envFor(url);
+    await start(env, 'c1', ['--shard-rows', '5000', '--batch-size', '500', '--max-rows-per-second', '3000']);
+    const fleet = startFleet(1, env);
+    try {
+      await waitFor('some progress', async () => (await rowsDone(url)) >= 2000);
+      const cancelled = await runCli(['cancel', 'c1', '--json'], env);
+      expect(cancelled.code, cancelled.stderr).toBe(0);
+      expect(JSON.parse(cancelled.stdout).cancelledShards).toBeGreaterThan(0);
+      await waitFor('no running shard', () =>
+        withClient(url, async (c) => (await c.query(`SELECT 1 FROM backfill_shards WHERE status = 'running'`)).rowCount === 0),
+        5000,
+      );
+      const a = await rowsDone(url);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await rowsDone(url)).toBe(a);
+      const again = await runCli(['start', '--name', 'c1', '--commit', '--json'], env);
+      expect(JSON.parse(again.stdout).outcome).toBe('exists'); // same name: a no-op
+    } finally {
+      await fleet.stopAll();
+    }
+    // A new run on the same table, no workers at all: finalize does everything inline, then verifies.
+    await start(env, 'c2', ['--shard-rows', '5000']);
+    const other = await runCli(['start', '--name', 'c3', '--commit'], env);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/run "c2" is already running on public.run_logs/);
+    const fin = await runCli(['finalize', 'c2', '--json'], env);
+    expect(fin.code, fin.stderr).toBe(0);
+    const r = JSON.parse(fin.stdout);
+    expect(r.verify).toMatchObject({ nullCount: 0, mismatches: 0 });
+    expect(r.shardsFinishedInline).toBeGreaterThan(0);
+    const status = await withClient(url, async (c) => (await c.query(`SELECT status FROM backfill_runs WHERE name = 'c2'`)).rows[0].status);
+    expect(status).toBe('finalized');
+  });
 });
 
 afterAll(async () => {

@@ -1,5 +1,7 @@
 import {
   BadRowError,
+  BatchTimeoutError,
+  splitShard,
   DEFAULT_LOCK_POLICY,
   migrateUp,
   processRange,
@@ -199,5 +201,57 @@ describe('runBackfill / processRange', () => {
       c.query('SELECT checkpoint_id::text, rows_updated::int, batches FROM backfill_shards'),
     );
     expect(shard.rows[0]).toEqual({ checkpoint_id: '4000', rows_updated: 4000, batches: 3 });
+  });
+});
+
+describe('shards that keep timing out', () => {
+  it('give up with BatchTimeoutError after the retry budget, and split into two halves in the ledger', async () => {
+    const u = await preparedDb('split', 2000);
+    await withClient(u, async (c) => {
+      await c.query(`INSERT INTO backfill_runs (id, name, table_name, event_id_version, status, from_id, to_id, shard_rows, planner)
+                     VALUES (1, 's', 'run_logs', 1, 'running', 1, 2000, 2000, 'test')`);
+      await c.query(`INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status, estimated_rows) VALUES (1, 0, 1, 2000, 'running', 2000)`);
+    });
+    const holder = new pg.Client({ connectionString: u });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT id FROM run_logs WHERE id = 1500 FOR UPDATE');
+    const pool = new pg.Pool({ connectionString: u, max: 2 });
+    try {
+      await expect(
+        processRange({
+          pool,
+          table: RUN_LOGS,
+          cursor: 0n,
+          toId: 2000n,
+          batchSize: 1000,
+          commit: true,
+          onBadRow: 'fail',
+          shard: { runId: 1, shardNo: 0 },
+          lockTimeoutMs: 50,
+          maxRetries: 2,
+          logger,
+        }),
+      ).rejects.toBeInstanceOf(BatchTimeoutError);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+      await pool.end();
+    }
+    let cp = 0n;
+    const children = await withClient(u, async (c) => {
+      cp = BigInt((await c.query('SELECT checkpoint_id::text AS cp FROM backfill_shards WHERE shard_no = 0')).rows[0].cp);
+      return splitShard(c, 1, 0, 'kept timing out');
+    });
+    // Everything before the locked row that could be written was (in ever smaller pieces), and checkpointed.
+    expect(cp).toBeGreaterThanOrEqual(1000n);
+    expect(cp).toBeLessThan(1500n);
+    const mid = cp + 1n + (2000n - cp - 1n) / 2n;
+    expect(children.map((s) => [s.shardNo, s.fromId, s.toId, s.parentShardNo])).toEqual([
+      [1, cp + 1n, mid, 0],
+      [2, mid + 1n, 2000n, 0],
+    ]);
+    const parent = await withClient(u, async (c) => (await c.query('SELECT status, last_error_class FROM backfill_shards WHERE shard_no = 0')).rows[0]);
+    expect(parent).toEqual({ status: 'split', last_error_class: 'BatchTimeoutError' });
   });
 });

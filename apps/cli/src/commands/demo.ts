@@ -1,18 +1,25 @@
-// `backfill demo` (npm run demo): the whole rollout on this machine, end to end, in a database of
-// its own: legacy data → online migration → backfill → verify → summary.
+// `backfill demo` (npm run demo): the whole rollout on this machine, end to end, in a database of its
+// own: legacy data → online migration → a distributed run with two worker processes → live status →
+// finalize (verify) → summary.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   connectClient,
   createPool,
   DEFAULT_LOCK_POLICY,
   ensureDatabase,
+  getRun,
   insertDemoRows,
+  type Logger,
   migrateUp,
   quoteIdent,
   redactUrl,
-  runBackfill,
   UsageError,
-  verifyRange,
 } from '@backfill/engine';
+import { connectRedis, finalizeRun, runStatus, startRun, withControl } from '@backfill/producer';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
@@ -22,9 +29,13 @@ import { createProgress } from '../progress.js';
 
 const DemoOptions = z.object({
   rows: int(1, 100_000_000),
-  batchSize: int(1, 100_000),
+  workers: int(1, 16),
+  shardRows: int(1, 100_000_000),
   json: z.boolean().default(false),
 });
+
+const CLI_BIN = fileURLToPath(new URL('../../bin/backfill.js', import.meta.url));
+const DEMO_PREFIX = 'backfill-demo';
 
 /** The demo's own database: DATABASE_URL's name with a `_demo` suffix, so it never touches real data. */
 export function demoDatabaseUrl(databaseUrl: string): string {
@@ -34,11 +45,10 @@ export function demoDatabaseUrl(databaseUrl: string): string {
   return u.toString();
 }
 
-async function resetDatabase(url: string): Promise<void> {
+async function resetDatabase(url: string, logger: Logger): Promise<void> {
   const u = new URL(url);
   const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
-  if (!name.endsWith('_demo'))
-    throw new UsageError(`refusing to reset ${name}: the demo only resets *_demo databases`);
+  if (!name.endsWith('_demo')) throw new UsageError(`refusing to reset ${name}: the demo only resets *_demo databases`);
   u.pathname = '/postgres';
   const admin = await connectClient(u.toString());
   try {
@@ -46,6 +56,34 @@ async function resetDatabase(url: string): Promise<void> {
   } finally {
     await admin.end();
   }
+  await ensureDatabase(url, logger);
+}
+
+function spawnWorkers(n: number, env: NodeJS.ProcessEnv): { procs: ChildProcess[]; logFile: string } {
+  const logFile = join(tmpdir(), `backfill-demo-workers-${process.pid}.log`);
+  const log = createWriteStream(logFile);
+  const procs = Array.from({ length: n }, () => {
+    const p = spawn(process.execPath, [CLI_BIN, 'worker', '--concurrency', '1', '--poll-interval', '250ms'], {
+      env: { ...env, QUEUE_PREFIX: DEMO_PREFIX, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    p.stderr!.pipe(log, { end: false });
+    return p;
+  });
+  return { procs, logFile };
+}
+
+async function stopWorkers(procs: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    procs.map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.exitCode !== null || p.signalCode !== null) return resolve();
+          p.once('exit', () => resolve());
+          p.kill('SIGTERM');
+        }),
+    ),
+  );
 }
 
 export function registerDemo(program: Command): void {
@@ -53,10 +91,11 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description(
       'Run the whole rollout on this machine in its own database (<DATABASE_URL name>_demo, reset first): ' +
-        'generate legacy rows, migrate online, backfill, verify, and print a summary.',
+        'legacy rows, online migration, a distributed run with worker processes, live status, finalize, summary.',
     )
     .option('--rows <n>', 'legacy rows to generate', '1000000')
-    .option('--batch-size <n>', 'rows per backfill batch', '5000')
+    .option('--workers <n>', 'worker processes', '2')
+    .option('--shard-rows <n>', 'rows per shard', '50000')
     .option('--json', 'print the summary as one JSON object')
     .action(async (raw) => {
       const o = parseOptions(DemoOptions, raw);
@@ -66,78 +105,101 @@ export function registerDemo(program: Command): void {
         if (!o.json) process.stdout.write(`${line}\n`);
       };
       const started = Date.now();
-      out(`backfill demo: database ${redactUrl(url)} (reset)`);
-      await ensureDatabase(env.DATABASE_URL, logger).catch((err) => {
-        if ((err as { exitCode?: number }).exitCode === 3) throw err;
-      });
-      await resetDatabase(url);
-      await ensureDatabase(url, logger);
+      // Both services up front, each with its address and how to start it.
+      (await connectRedis(env.REDIS_URL)).disconnect();
+      out(`backfill demo: database ${redactUrl(url)} (reset), Redis ${redactUrl(env.REDIS_URL)}, prefix ${DEMO_PREFIX}`);
+      await resetDatabase(url, logger);
 
-      const dataProgress = createProgress({ label: 'demo data', logger, json: o.json });
+      const dataProgress = createProgress({ label: 'legacy rows', logger, json: o.json });
       dataProgress.setTotal(o.rows);
       const pool = createPool(url, { max: 2 });
-      const data = await insertDemoRows(pool, {
-        rows: o.rows,
-        onProgress: (n) => dataProgress.update(n),
-        logger,
-      }).finally(async () => {
-        dataProgress.stop();
-        await pool.end();
-      });
+      const data = await insertDemoRows(pool, { rows: o.rows, onProgress: (n) => dataProgress.update(n), logger }).finally(
+        async () => {
+          dataProgress.stop();
+          await pool.end();
+        },
+      );
       await connectClient(url).then(async (c) => {
-        await c.query('ANALYZE run_logs'); // what autovacuum would soon do; gives the progress bar its total
+        await c.query('ANALYZE run_logs'); // what autovacuum would soon do
         await c.end();
       });
-      out(
-        `[1/4] legacy data: ${fmtInt(data.rows)} rows written by "another tool" (no event_id column) in ${fmtSeconds(data.seconds)}`,
-      );
+      out(`[1/5] legacy data: ${fmtInt(data.rows)} rows as another tool wrote them (no event_id column), ${fmtSeconds(data.seconds)}`);
 
-      const migrated = await migrateUp({
-        databaseUrl: url,
-        index: 'concurrent',
-        logger,
-        ...DEFAULT_LOCK_POLICY,
-      });
-      out(
-        `[2/4] migrate: ${migrated.applied.join(', ')}; index ${migrated.index} — online, in ${fmtSeconds(migrated.seconds)}`,
-      );
+      const migrated = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...DEFAULT_LOCK_POLICY });
+      out(`[2/5] migrate: ${migrated.applied.join(', ')}; index ${migrated.index}; ${fmtSeconds(migrated.seconds)}`);
 
-      const runProgress = createProgress({ label: 'backfill', logger, json: o.json });
-      let done = 0;
-      const run = await runBackfill({
-        databaseUrl: url,
-        batchSize: o.batchSize,
-        maxRowsPerSecond: 0,
-        statementTimeoutMs: 30_000,
-        lockTimeoutMs: 2000,
-        onBadRow: 'fail',
-        commit: true,
-        onStart: (p) => runProgress.setTotal(p.estimatedRows),
-        onBatch: (b) => {
-          done += b.rowsRead;
-          runProgress.update(done);
-        },
-        logger,
-      }).finally(() => runProgress.stop());
-      out(
-        `[3/4] backfill: ${fmtInt(run.rowsUpdated)} rows in ${fmtSeconds(run.seconds)} (${fmtInt(run.rowsPerSecond)} rows/s, ${run.batches} batches)`,
+      const control = { databaseUrl: url, redisUrl: env.REDIS_URL, prefix: DEMO_PREFIX, logger };
+      const runStarted = Date.now();
+      const start = await withControl(control, (ctx) =>
+        startRun(ctx, {
+          name: 'demo',
+          shardRows: o.shardRows,
+          order: 'asc',
+          method: 'auto',
+          analyze: false,
+          settings: {
+            batchSize: 5000,
+            maxRowsPerSecond: 0,
+            statementTimeoutMs: 30_000,
+            lockTimeoutMs: 2000,
+            onBadRow: 'fail',
+            attempts: 5,
+            backoffMs: 2000,
+          },
+          commit: true,
+        }),
       );
+      out(`[3/5] start: run "demo", ${start.enqueued} shards (${start.plan?.notes[0] ?? ''}); ${o.workers} worker processes`);
 
-      const verify = await verifyRange({ databaseUrl: url, mode: { full: false, sample: 10_000 }, logger });
-      const ok = verify.mismatches === 0 && verify.nullCount === 0;
+      const { procs, logFile } = spawnWorkers(o.workers, { ...process.env, DATABASE_URL: url, REDIS_URL: env.REDIS_URL });
+      const progress = createProgress({ label: 'backfill', logger, json: o.json, intervalMs: 3000 });
+      let final: Awaited<ReturnType<typeof runStatus>>;
+      try {
+        final = await withControl(control, async (ctx) => {
+          for (;;) {
+            const run = await getRun(ctx.db, 'demo');
+            const s = await runStatus(ctx, run!);
+            progress.setTotal(Math.max(s.progress.estimatedRows, s.progress.rowsUpdated));
+            progress.update(s.progress.rowsUpdated, { shards: s.progress.shards });
+            if (s.run.status !== 'running') return s;
+            if (procs.every((p) => p.exitCode !== null)) {
+              throw new Error(`every worker exited early; see ${logFile}`);
+            }
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        });
+      } finally {
+        progress.stop();
+        await stopWorkers(procs);
+      }
+      const runSeconds = (Date.now() - runStarted) / 1000;
       out(
-        `[4/4] verify: ${fmtInt(verify.rowsChecked)} sampled rows, ${verify.mismatches} mismatches, ${fmtInt(verify.nullCount)} rows without event_id → ${ok ? 'OK' : 'FAILED'}`,
+        `[4/5] backfill: ${fmtInt(final.progress.rowsUpdated)} rows in ${fmtSeconds(runSeconds)} ` +
+          `(${fmtInt(Math.round(final.progress.rowsUpdated / runSeconds))} rows/s), run ${final.run.status}`,
+      );
+      if (final.run.status !== 'completed') {
+        process.exitCode = 1;
+        out(`the run ended ${final.run.status}: backfill status demo (DATABASE_URL=${redactUrl(url)} QUEUE_PREFIX=${DEMO_PREFIX})`);
+        return;
+      }
+      const fin = await withControl(control, (ctx) => finalizeRun(ctx, 'demo', { sample: 10_000 }));
+      out(
+        `[5/5] finalize: ${fmtInt(fin.verify.rowsChecked)} sampled rows recomputed, ${fin.verify.mismatches} mismatches, ` +
+          `${fmtInt(fin.verify.nullCount)} rows without event_id → OK`,
       );
       const summary = {
         database: redactUrl(url),
         rows: data.rows,
-        migrate: migrated,
-        run,
-        verify,
-        ok,
+        workers: o.workers,
+        shards: start.enqueued,
+        backfillSeconds: runSeconds,
+        rowsPerSecond: Math.round(final.progress.rowsUpdated / runSeconds),
+        verify: fin.verify,
         seconds: (Date.now() - started) / 1000,
       };
-      printResult(o.json, summary, () => [`demo finished in ${fmtSeconds(summary.seconds)}`]);
-      if (!ok) process.exitCode = 1;
+      printResult(o.json, summary, () => [
+        `demo finished in ${fmtSeconds(summary.seconds)}: ${fmtInt(summary.rows)} rows backfilled by ${o.workers} workers at ` +
+          `${fmtInt(summary.rowsPerSecond)} rows/s, verified. Look around: DATABASE_URL=${redactUrl(url)} QUEUE_PREFIX=${DEMO_PREFIX} npx backfill status demo`,
+      ]);
     });
 }

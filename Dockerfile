@@ -1,0 +1,17 @@
+# One image for every app: `backfill <command>` (worker by default). Node 20, like development.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+ENV TURBO_TELEMETRY_DISABLED=1
+COPY package.json package-lock.json turbo.json tsconfig.json tsconfig.base.json ./
+COPY packages packages
+COPY apps apps
+# npm ci builds every workspace (the root "prepare" script), then dev tools are dropped.
+RUN npm ci && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app /app
+USER node
+ENTRYPOINT ["node", "apps/cli/bin/backfill.js"]
+CMD ["worker"]
