@@ -317,13 +317,23 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
       const cancelled = await runCli(['cancel', 'c1', '--json'], env);
       expect(cancelled.code, cancelled.stderr).toBe(0);
       expect(JSON.parse(cancelled.stdout).cancelledShards).toBeGreaterThan(0);
-      await waitFor('no running shard', () =>
-        withClient(url, async (c) => (await c.query(`SELECT 1 FROM backfill_shards WHERE status = 'running'`)).rowCount === 0),
-        5000,
+      // The batch in flight may still commit; then nothing more.
+      let last = -1;
+      await waitFor(
+        'writes to stop',
+        async () => {
+          const now = await rowsDone(url);
+          const stable = now === last;
+          last = now;
+          return stable;
+        },
+        10_000,
+        1000,
       );
-      const a = await rowsDone(url);
       await new Promise((r) => setTimeout(r, 1500));
-      expect(await rowsDone(url)).toBe(a);
+      expect(await rowsDone(url)).toBe(last);
+      const shards = await withClient(url, (c) => c.query(`SELECT DISTINCT status FROM backfill_shards WHERE status <> 'completed'`));
+      expect(shards.rows.map((r) => r.status)).toEqual(['cancelled']);
       const again = await runCli(['start', '--name', 'c1', '--commit', '--json'], env);
       expect(JSON.parse(again.stdout).outcome).toBe('exists'); // same name: a no-op
     } finally {

@@ -63,6 +63,8 @@ export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Prom
       checkpoint.runId,
       checkpoint.shardNo,
       checkpoint.rowsSkipped,
+      lo,
+      hi,
     ],
   );
   return res.rows[0]?.updated ?? 0;
