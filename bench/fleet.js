@@ -5,7 +5,10 @@ import { Redis } from 'ioredis';
 import { CLI, cli, copyOf, dropDb, withDb } from './lib.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const rowsDone = (c) => c.query('SELECT coalesce(sum(rows_updated), 0)::bigint AS n FROM backfill_shards').then((r) => Number(r.rows[0].n));
+const rowsDone = (c) =>
+  c
+    .query('SELECT coalesce(sum(rows_updated), 0)::bigint AS n FROM backfill_shards')
+    .then((r) => Number(r.rows[0].n));
 
 function spawnWorker(env) {
   const p = spawn(process.execPath, [CLI, 'worker', '--poll-interval', '200ms'], {
@@ -46,7 +49,10 @@ export async function benchFleet(template, rows, workers, redisUrl = 'redis://12
   const prefix = `bench-${process.pid}-${workers}`;
   const env = { DATABASE_URL: url, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix };
   try {
-    const started = await cli(['start', '--name', 'bench', '--commit', '--shard-rows', '50000', '--json'], env);
+    const started = await cli(
+      ['start', '--name', 'bench', '--commit', '--shard-rows', '50000', '--json'],
+      env,
+    );
     if (started.code !== 0) throw new Error(`start failed: ${started.stderr}`);
     const shards = JSON.parse(started.stdout).enqueued;
     const t0 = performance.now();
@@ -103,11 +109,14 @@ export async function benchQueueMemory(url, redisUrl = 'redis://127.0.0.1:6379')
   const used = async () => Number(/used_memory:(\d+)/.exec(await r.info('memory'))[1]);
   try {
     const before = await used();
-    const res = await cli(['start', '--name', 'mem', '--commit', '--shard-rows', '200', '--planner', 'histogram', '--json'], {
-      DATABASE_URL: url,
-      REDIS_URL: redisUrl,
-      QUEUE_PREFIX: prefix,
-    });
+    const res = await cli(
+      ['start', '--name', 'mem', '--commit', '--shard-rows', '200', '--planner', 'histogram', '--json'],
+      {
+        DATABASE_URL: url,
+        REDIS_URL: redisUrl,
+        QUEUE_PREFIX: prefix,
+      },
+    );
     if (res.code !== 0) throw new Error(`start failed: ${res.stderr}`);
     const shards = JSON.parse(res.stdout).enqueued;
     const after = await used();

@@ -5,8 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createPool, DEFAULT_LOCK_POLICY, insertDemoRows, migrateUp, silentLogger } from '@backfill/engine';
 import { benchEventId } from './event-id.js';
-import { admin, dbUrl, dropDb, fmt, withDb } from './lib.js';
 import { benchFleet, benchQueueMemory, throughputSvg } from './fleet.js';
+import { admin, dbUrl, dropDb, fmt, withDb } from './lib.js';
 import { benchPlan } from './plan.js';
 import { benchNaive, benchRun, benchSqlCeiling } from './single.js';
 
@@ -17,7 +17,10 @@ const { values } = parseArgs({
     'sparse-rows': { type: 'string', default: '1000000' },
   },
 });
-const fleetSizes = values.workers.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const fleetSizes = values.workers
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n > 0);
 const sparseRows = Number(values['sparse-rows']);
 const rows = Number(values.rows);
 if (!Number.isInteger(rows) || rows < 1000) {
@@ -123,7 +126,10 @@ results.targets = [
         ['2 workers db time per row ≤ 1.25 × ceiling', results.ratios.twoWorkersDbTimeVsCeiling <= 1.25],
       ]
     : []),
-  ['queue overhead < 5% of shard time (every fleet)', results.fleet.every((f) => f.queueOverhead !== null && f.queueOverhead < 0.05)],
+  [
+    'queue overhead < 5% of shard time (every fleet)',
+    results.fleet.every((f) => f.queueOverhead !== null && f.queueOverhead < 0.05),
+  ],
   ['worker peak RSS < 200 MB (every fleet)', results.fleet.every((f) => f.peakRssMb < 200)],
 ].map(([target, met]) => ({ target, met }));
 results.seconds = Math.round((Date.now() - t0) / 1000);

@@ -45,11 +45,15 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     // Safety net for faults that reached here without a typed wrapper.
     if (pgCodeOf(err) === PgCode.invalidCatalogName) {
-      process.stderr.write(`backfill: ${(err as Error).message}: run \`backfill migrate\` first (it creates the database)\n`);
+      process.stderr.write(
+        `backfill: ${(err as Error).message}: run \`backfill migrate\` first (it creates the database)\n`,
+      );
       return ExitCode.checkFailed;
     }
     if (isConnectionFailure(err)) {
-      process.stderr.write(`backfill: cannot reach a service (check DATABASE_URL / REDIS_URL): ${(err as Error).message}\n`);
+      process.stderr.write(
+        `backfill: cannot reach a service (check DATABASE_URL / REDIS_URL): ${(err as Error).message}\n`,
+      );
       return ExitCode.unavailable;
     }
     process.stderr.write(`backfill: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);

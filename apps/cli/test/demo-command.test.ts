@@ -5,19 +5,26 @@ import { freshDatabase, withClient } from '../../../test-support/db.js';
 describe('backfill demo', () => {
   it('runs the whole rollout in <db>_demo with worker processes and proves it complete', async () => {
     const url = await freshDatabase('cli_democmd');
-    const res = await runCli(['demo', '--rows', '20000', '--workers', '2', '--shard-rows', '5000', '--json'], {
-      DATABASE_URL: url,
-      LOG_LEVEL: 'warn',
-    });
+    const res = await runCli(
+      ['demo', '--rows', '20000', '--workers', '2', '--shard-rows', '5000', '--json'],
+      {
+        DATABASE_URL: url,
+        LOG_LEVEL: 'warn',
+      },
+    );
     expect(res.code, res.stderr).toBe(0);
     const summary = JSON.parse(res.stdout);
     expect(summary).toMatchObject({ rows: 20_000, workers: 2, shards: 4 });
     expect(summary.verify).toMatchObject({ mismatches: 0, nullCount: 0 });
     const demoUrl = `${url}_demo`;
-    const run = await withClient(demoUrl, (c) => c.query(`SELECT status FROM backfill_runs WHERE name = 'demo'`));
+    const run = await withClient(demoUrl, (c) =>
+      c.query(`SELECT status FROM backfill_runs WHERE name = 'demo'`),
+    );
     expect(run.rows[0].status).toBe('finalized');
     const workers = await withClient(demoUrl, (c) =>
-      c.query(`SELECT count(DISTINCT worker)::int AS n FROM backfill_shard_events WHERE to_status = 'completed'`),
+      c.query(
+        `SELECT count(DISTINCT worker)::int AS n FROM backfill_shard_events WHERE to_status = 'completed'`,
+      ),
     );
     expect(workers.rows[0].n).toBe(2);
   });

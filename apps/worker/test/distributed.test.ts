@@ -277,11 +277,26 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
   it('SIGTERM: the worker finishes its batch, hands the shard back with its checkpoint, and exits 0', async () => {
     const url = await prepared('sigterm', 40_000);
     const env = envFor(url);
-    await start(env, 'term2', ['--shard-rows', '40000', '--batch-size', '1000', '--max-rows-per-second', '4000']);
+    await start(env, 'term2', [
+      '--shard-rows',
+      '40000',
+      '--batch-size',
+      '1000',
+      '--max-rows-per-second',
+      '4000',
+    ]);
     const fleet = startFleet(1, env);
     try {
       await waitFor('a checkpoint', () =>
-        withClient(url, async (c) => (await c.query(`SELECT 1 FROM backfill_shards WHERE status = 'running' AND checkpoint_id IS NOT NULL`)).rowCount),
+        withClient(
+          url,
+          async (c) =>
+            (
+              await c.query(
+                `SELECT 1 FROM backfill_shards WHERE status = 'running' AND checkpoint_id IS NOT NULL`,
+              )
+            ).rowCount,
+        ),
       );
       const p = fleet.procs[0]!;
       const t0 = Date.now();
@@ -289,14 +304,26 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
       p.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(Date.now() - t0).toBeLessThan(10_000);
-      const shard = await withClient(url, async (c) =>
-        (await c.query(`SELECT status, checkpoint_id::text AS cp, rows_updated::int AS n FROM backfill_shards`)).rows[0],
+      const shard = await withClient(
+        url,
+        async (c) =>
+          (
+            await c.query(
+              `SELECT status, checkpoint_id::text AS cp, rows_updated::int AS n FROM backfill_shards`,
+            )
+          ).rows[0],
       );
       expect(shard.status).toBe('queued');
       expect(Number(shard.cp)).toBeGreaterThan(0);
       expect(shard.n).toBeGreaterThan(0);
-      const event = await withClient(url, async (c) =>
-        (await c.query(`SELECT message FROM backfill_shard_events WHERE to_status = 'queued' AND from_status = 'running'`)).rows[0],
+      const event = await withClient(
+        url,
+        async (c) =>
+          (
+            await c.query(
+              `SELECT message FROM backfill_shard_events WHERE to_status = 'queued' AND from_status = 'running'`,
+            )
+          ).rows[0],
       );
       expect(event.message).toBe('worker shutting down');
       fleet.add(); // picks the released shard up at once, from its checkpoint
@@ -332,7 +359,9 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
       );
       await new Promise((r) => setTimeout(r, 1500));
       expect(await rowsDone(url)).toBe(last);
-      const shards = await withClient(url, (c) => c.query(`SELECT DISTINCT status FROM backfill_shards WHERE status <> 'completed'`));
+      const shards = await withClient(url, (c) =>
+        c.query(`SELECT DISTINCT status FROM backfill_shards WHERE status <> 'completed'`),
+      );
       expect(shards.rows.map((r) => r.status)).toEqual(['cancelled']);
       const again = await runCli(['start', '--name', 'c1', '--commit', '--json'], env);
       expect(JSON.parse(again.stdout).outcome).toBe('exists'); // same name: a no-op
@@ -349,7 +378,10 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     const r = JSON.parse(fin.stdout);
     expect(r.verify).toMatchObject({ nullCount: 0, mismatches: 0 });
     expect(r.shardsFinishedInline).toBeGreaterThan(0);
-    const status = await withClient(url, async (c) => (await c.query(`SELECT status FROM backfill_runs WHERE name = 'c2'`)).rows[0].status);
+    const status = await withClient(
+      url,
+      async (c) => (await c.query(`SELECT status FROM backfill_runs WHERE name = 'c2'`)).rows[0].status,
+    );
     expect(status).toBe('finalized');
   });
 });

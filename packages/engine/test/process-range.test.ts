@@ -1,12 +1,12 @@
 import {
   BadRowError,
   BatchTimeoutError,
-  splitShard,
   DEFAULT_LOCK_POLICY,
   migrateUp,
   processRange,
   RUN_LOGS,
   runBackfill,
+  splitShard,
   verifyRange,
 } from '@backfill/engine';
 import { eventId } from '@backfill/shared/event-id';
@@ -210,7 +210,9 @@ describe('shards that keep timing out', () => {
     await withClient(u, async (c) => {
       await c.query(`INSERT INTO backfill_runs (id, name, table_name, event_id_version, status, from_id, to_id, shard_rows, planner)
                      VALUES (1, 's', 'run_logs', 1, 'running', 1, 2000, 2000, 'test')`);
-      await c.query(`INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status, estimated_rows) VALUES (1, 0, 1, 2000, 'running', 2000)`);
+      await c.query(
+        `INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status, estimated_rows) VALUES (1, 0, 1, 2000, 'running', 2000)`,
+      );
     });
     const holder = new pg.Client({ connectionString: u });
     await holder.connect();
@@ -240,7 +242,10 @@ describe('shards that keep timing out', () => {
     }
     let cp = 0n;
     const children = await withClient(u, async (c) => {
-      cp = BigInt((await c.query('SELECT checkpoint_id::text AS cp FROM backfill_shards WHERE shard_no = 0')).rows[0].cp);
+      cp = BigInt(
+        (await c.query('SELECT checkpoint_id::text AS cp FROM backfill_shards WHERE shard_no = 0')).rows[0]
+          .cp,
+      );
       return splitShard(c, 1, 0, 'kept timing out');
     });
     // Everything before the locked row that could be written was (in ever smaller pieces), and checkpointed.
@@ -251,7 +256,11 @@ describe('shards that keep timing out', () => {
       [1, cp + 1n, mid, 0],
       [2, mid + 1n, 2000n, 0],
     ]);
-    const parent = await withClient(u, async (c) => (await c.query('SELECT status, last_error_class FROM backfill_shards WHERE shard_no = 0')).rows[0]);
+    const parent = await withClient(
+      u,
+      async (c) =>
+        (await c.query('SELECT status, last_error_class FROM backfill_shards WHERE shard_no = 0')).rows[0],
+    );
     expect(parent).toEqual({ status: 'split', last_error_class: 'BatchTimeoutError' });
   });
 });

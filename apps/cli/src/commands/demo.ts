@@ -48,7 +48,8 @@ export function demoDatabaseUrl(databaseUrl: string): string {
 async function resetDatabase(url: string, logger: Logger): Promise<void> {
   const u = new URL(url);
   const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
-  if (!name.endsWith('_demo')) throw new UsageError(`refusing to reset ${name}: the demo only resets *_demo databases`);
+  if (!name.endsWith('_demo'))
+    throw new UsageError(`refusing to reset ${name}: the demo only resets *_demo databases`);
   u.pathname = '/postgres';
   const admin = await connectClient(u.toString());
   try {
@@ -107,26 +108,39 @@ export function registerDemo(program: Command): void {
       const started = Date.now();
       // Both services up front, each with its address and how to start it.
       (await connectRedis(env.REDIS_URL)).disconnect();
-      out(`backfill demo: database ${redactUrl(url)} (reset), Redis ${redactUrl(env.REDIS_URL)}, prefix ${DEMO_PREFIX}`);
+      out(
+        `backfill demo: database ${redactUrl(url)} (reset), Redis ${redactUrl(env.REDIS_URL)}, prefix ${DEMO_PREFIX}`,
+      );
       await resetDatabase(url, logger);
 
       const dataProgress = createProgress({ label: 'legacy rows', logger, json: o.json });
       dataProgress.setTotal(o.rows);
       const pool = createPool(url, { max: 2 });
-      const data = await insertDemoRows(pool, { rows: o.rows, onProgress: (n) => dataProgress.update(n), logger }).finally(
-        async () => {
-          dataProgress.stop();
-          await pool.end();
-        },
-      );
+      const data = await insertDemoRows(pool, {
+        rows: o.rows,
+        onProgress: (n) => dataProgress.update(n),
+        logger,
+      }).finally(async () => {
+        dataProgress.stop();
+        await pool.end();
+      });
       await connectClient(url).then(async (c) => {
         await c.query('ANALYZE run_logs'); // what autovacuum would soon do
         await c.end();
       });
-      out(`[1/5] legacy data: ${fmtInt(data.rows)} rows as another tool wrote them (no event_id column), ${fmtSeconds(data.seconds)}`);
+      out(
+        `[1/5] legacy data: ${fmtInt(data.rows)} rows as another tool wrote them (no event_id column), ${fmtSeconds(data.seconds)}`,
+      );
 
-      const migrated = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...DEFAULT_LOCK_POLICY });
-      out(`[2/5] migrate: ${migrated.applied.join(', ')}; index ${migrated.index}; ${fmtSeconds(migrated.seconds)}`);
+      const migrated = await migrateUp({
+        databaseUrl: url,
+        index: 'concurrent',
+        logger,
+        ...DEFAULT_LOCK_POLICY,
+      });
+      out(
+        `[2/5] migrate: ${migrated.applied.join(', ')}; index ${migrated.index}; ${fmtSeconds(migrated.seconds)}`,
+      );
 
       const control = { databaseUrl: url, redisUrl: env.REDIS_URL, prefix: DEMO_PREFIX, logger };
       const runStarted = Date.now();
@@ -149,9 +163,15 @@ export function registerDemo(program: Command): void {
           commit: true,
         }),
       );
-      out(`[3/5] start: run "demo", ${start.enqueued} shards (${start.plan?.notes[0] ?? ''}); ${o.workers} worker processes`);
+      out(
+        `[3/5] start: run "demo", ${start.enqueued} shards (${start.plan?.notes[0] ?? ''}); ${o.workers} worker processes`,
+      );
 
-      const { procs, logFile } = spawnWorkers(o.workers, { ...process.env, DATABASE_URL: url, REDIS_URL: env.REDIS_URL });
+      const { procs, logFile } = spawnWorkers(o.workers, {
+        ...process.env,
+        DATABASE_URL: url,
+        REDIS_URL: env.REDIS_URL,
+      });
       const progress = createProgress({ label: 'backfill', logger, json: o.json, intervalMs: 3000 });
       let final: Awaited<ReturnType<typeof runStatus>>;
       try {
@@ -179,7 +199,9 @@ export function registerDemo(program: Command): void {
       );
       if (final.run.status !== 'completed') {
         process.exitCode = 1;
-        out(`the run ended ${final.run.status}: backfill status demo (DATABASE_URL=${redactUrl(url)} QUEUE_PREFIX=${DEMO_PREFIX})`);
+        out(
+          `the run ended ${final.run.status}: backfill status demo (DATABASE_URL=${redactUrl(url)} QUEUE_PREFIX=${DEMO_PREFIX})`,
+        );
         return;
       }
       const fin = await withControl(control, (ctx) => finalizeRun(ctx, 'demo', { sample: 10_000 }));
