@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { mulberry32 } from '@backfill/engine';
 import { canonicalEvent, EVENT_ID_NAMESPACE, eventId } from '@backfill/shared/event-id';
 import canonicalize from 'canonicalize';
 import { v5 as uuidv5 } from 'uuid';
@@ -29,17 +30,8 @@ const WORDS = [
   'done',
 ];
 
-/** Deterministic pseudo-random numbers (mulberry32) so runs are comparable. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (mulberry32, shared with demo-data) so runs are comparable. */
+const rng = mulberry32;
 
 /** `count` rows shaped like run_logs as read by pg (extra id/timestamp columns included). */
 export function makeRows(count, seed = 42) {

@@ -161,7 +161,44 @@ const table = [
     '',
     `${fmt(rows)} rows ≈ ${fmt(results.naive.extrapolatedSeconds / 60, 1)} min`,
   ],
+  [
+    'SQL ceiling, 2 connections',
+    fmt(results.sqlCeiling2.rowsPerSecond),
+    fmt(results.sqlCeiling2.dbMicrosPerRow, 1),
+    '',
+  ],
+  ...results.fleet.map((f) => [
+    `${f.workers} worker process${f.workers > 1 ? 'es' : ''}`,
+    fmt(f.rowsPerSecond),
+    fmt(f.dbMicrosPerRow, 1),
+    `${f.vsRun} × run, ${f.vsCeiling2} × 2-conn ceiling, queue overhead ${(f.queueOverhead * 100).toFixed(1)}%, RSS ${f.peakRssMb} MB`,
+  ]),
+  [
+    'plan sparse (keyset walk)',
+    '',
+    '',
+    `${results.sparse.plan.keyset.ms} ms, ${results.sparse.plan.keyset.shards} shards, ids up to ${results.sparse.maxId}`,
+  ],
+  [
+    'plan sparse (histogram, analyze)',
+    '',
+    '',
+    `${results.sparse.plan.histogram.ms} ms, ${results.sparse.plan.histogram.shards} shards of ${results.sparse.plan.histogram.minRows}..${results.sparse.plan.histogram.maxRows} rows`,
+  ],
+  [
+    'Redis per queued shard',
+    '',
+    '',
+    `${fmt(results.sparse.queueMemory.bytesPerShard)} bytes (${fmt(results.sparse.queueMemory.shards)} shards queued)`,
+  ],
 ];
+writeFileSync(
+  new URL('./throughput.svg', import.meta.url),
+  throughputSvg(
+    results.fleet.map((f) => ({ label: `${f.workers} worker${f.workers > 1 ? 's' : ''}`, series: f.series })),
+  ),
+);
+for (const f of results.fleet) f.series = f.series.filter((_, i) => i % 4 === 0); // keeps results.json small
 const widths = table[0].map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
 for (const r of table) process.stdout.write(`${r.map((c, i) => String(c).padEnd(widths[i])).join('  ')}\n`);
 process.stdout.write(

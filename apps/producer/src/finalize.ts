@@ -7,6 +7,7 @@ import {
   listShards,
   processRange,
   setRunStatus,
+  shardRangeOptions,
   type VerifyReport,
   verifyRange,
 } from '@backfill/engine';
@@ -46,16 +47,7 @@ export async function finalizeRun(
       if (!claimed) continue;
       const r = await processRange({
         pool,
-        table,
-        cursor: claimed.checkpointId ?? claimed.fromId - 1n,
-        toId: claimed.toId,
-        batchSize: run.settings.batchSize,
-        statementTimeoutMs: run.settings.statementTimeoutMs,
-        lockTimeoutMs: run.settings.lockTimeoutMs,
-        commit: true,
-        onBadRow: run.settings.onBadRow,
-        runName: run.name,
-        shard: { runId: run.id, shardNo: shard.shardNo },
+        ...shardRangeOptions(run, claimed),
         onBatch: (b) => {
           rowsUpdatedInline += b.rowsUpdated;
           opts.onProgress?.(rowsUpdatedInline);

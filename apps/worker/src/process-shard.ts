@@ -11,6 +11,7 @@ import {
   releaseShard,
   SchemaError,
   settleRun,
+  shardRangeOptions,
   splitShard,
 } from '@backfill/engine';
 import { enqueueShards, openRunQueue } from '@backfill/producer';
@@ -78,16 +79,7 @@ export async function processShardJob(
   try {
     const result = await processRange({
       pool: deps.pool,
-      table: { schema: run.tableSchema, name: run.tableName },
-      cursor: shard.checkpointId ?? shard.fromId - 1n,
-      toId: shard.toId,
-      batchSize: run.settings.batchSize,
-      statementTimeoutMs: run.settings.statementTimeoutMs,
-      lockTimeoutMs: run.settings.lockTimeoutMs,
-      commit: true,
-      onBadRow: run.settings.onBadRow,
-      runName: run.name,
-      shard: { runId, shardNo },
+      ...shardRangeOptions(run, shard),
       rateLimiter: deps.budgets.forRun(runId, deps.runs.get(runId)?.settings.maxRowsPerSecond ?? 0),
       gate: async () => {
         if (deps.isShuttingDown()) stopReason = 'worker shutting down';

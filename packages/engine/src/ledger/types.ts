@@ -114,3 +114,19 @@ export function toShard(r: Raw): ShardRow {
     finishedAt: (r.finished_at as Date | null) ?? null,
   };
 }
+
+/** The batch-engine options a shard of a run is processed with (worker and finalize alike). */
+export function shardRangeOptions(run: RunRow, shard: ShardRow) {
+  return {
+    table: { schema: run.tableSchema, name: run.tableName },
+    cursor: shard.checkpointId ?? shard.fromId - 1n,
+    toId: shard.toId,
+    batchSize: run.settings.batchSize,
+    statementTimeoutMs: run.settings.statementTimeoutMs,
+    lockTimeoutMs: run.settings.lockTimeoutMs,
+    commit: true,
+    onBadRow: run.settings.onBadRow,
+    runName: run.name,
+    shard: { runId: run.id, shardNo: shard.shardNo },
+  };
+}
