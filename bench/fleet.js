@@ -2,7 +2,8 @@
 // per queued shard, and the rows/s-over-time chart.
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { CLI, cli, copyOf, dropDb, withDb } from './lib.js';
+import { ADMIN_URL, CLI, cli, copyOf, dropDb, withDb } from './lib.js';
+import { startDbCpuSampler } from './pgcpu.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rowsDone = (c) =>
@@ -55,6 +56,7 @@ export async function benchFleet(template, rows, workers, redisUrl = 'redis://12
     );
     if (started.code !== 0) throw new Error(`start failed: ${started.stderr}`);
     const shards = JSON.parse(started.stdout).enqueued;
+    const cpu = await startDbCpuSampler(ADMIN_URL, name);
     const t0 = performance.now();
     const fleet = Array.from({ length: workers }, () => spawnWorker(env));
     const series = [];
@@ -68,6 +70,7 @@ export async function benchFleet(template, rows, workers, redisUrl = 'redis://12
       }
     });
     const seconds = (performance.now() - t0) / 1000;
+    const dbCpuSeconds = await cpu.stop();
     for (const w of fleet) w.p.kill('SIGTERM');
     await Promise.all(fleet.map((w) => w.exited));
     const completed = fleet.flatMap((w) => w.lines.filter((l) => l.msg === 'shard completed'));
@@ -82,7 +85,7 @@ export async function benchFleet(template, rows, workers, redisUrl = 'redis://12
       const claims = w.lines.filter((l) => l.msg === 'shard claimed').map((l) => Date.parse(l.time));
       const dones = w.lines.filter((l) => l.msg === 'shard completed');
       if (!claims.length || !dones.length) continue;
-      span += Math.max(...dones.map((l) => Date.parse(l.time))) - Math.min(...claims) + dones[0].rangeMs;
+      span += Math.max(...dones.map((l) => Date.parse(l.time))) - Math.min(...claims);
       inRange += dones.reduce((s, l) => s + l.rangeMs, 0);
     }
     const rss = fleet.map((w) => w.lines.find((l) => l.msg === 'worker stopped')?.peakRssMb ?? null);
@@ -92,6 +95,7 @@ export async function benchFleet(template, rows, workers, redisUrl = 'redis://12
       seconds,
       rowsPerSecond: Math.round(rows / seconds),
       dbMicrosPerRow: (dbMs * 1000) / rows,
+      dbCpuMicrosPerRow: (dbCpuSeconds * 1e6) / rows,
       queueOverhead: span > 0 ? Math.max(0, 1 - inRange / span) : null,
       peakRssMb: Math.max(...rss.filter((x) => x !== null)),
       series,

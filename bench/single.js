@@ -1,6 +1,7 @@
 // Issue 3 measurements: `run --commit` against the set-based SQL ceiling and a naive per-row client.
 import { eventId } from '@backfill/shared/event-id';
-import { cli, copyOf, dropDb, withDb } from './lib.js';
+import { ADMIN_URL, cli, copyOf, dropDb, withDb } from './lib.js';
+import { startDbCpuSampler } from './pgcpu.js';
 
 const NS = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
 
@@ -8,7 +9,9 @@ const NS = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
 export async function benchRun(template, rows) {
   const url = await copyOf(template, 'bf_bench_run');
   try {
+    const cpu = await startDbCpuSampler(ADMIN_URL, 'bf_bench_run');
     const res = await cli(['run', '--commit', '--json'], { DATABASE_URL: url });
+    const dbCpuSeconds = await cpu.stop();
     if (res.code !== 0) throw new Error(`run failed (${res.code}): ${res.stderr}`);
     const s = JSON.parse(res.stdout);
     if (s.rowsUpdated !== rows) throw new Error(`run updated ${s.rowsUpdated} of ${rows} rows`);
@@ -16,6 +19,7 @@ export async function benchRun(template, rows) {
       rowsPerSecond: s.rowsPerSecond,
       seconds: s.seconds,
       dbMicrosPerRow: ((s.readMs + s.writeMs) * 1000) / rows,
+      dbCpuMicrosPerRow: (dbCpuSeconds * 1e6) / rows,
       peakRssMb: s.peakRssMb,
     };
   } finally {
@@ -38,6 +42,7 @@ export async function benchSqlCeiling(template, maxId, connections = 1) {
     for (let lo = 0; lo < maxId; lo += step) ranges.push([lo, Math.min(maxId, lo + step)]);
     let statementMs = 0;
     let updated = 0;
+    const cpu = await startDbCpuSampler(ADMIN_URL, name);
     const started = performance.now();
     const worker = async () => {
       await withDb(url, async (c) => {

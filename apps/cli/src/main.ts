@@ -1,5 +1,11 @@
 import { runCli } from './program.js';
 
+// `backfill … | head`: a closed stdout is the reader saying it has enough, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const code = await runCli(process.argv);
 process.exitCode = code;
 // Pools and timers left open by a command must not keep the process alive after it is done.
