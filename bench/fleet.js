@@ -161,6 +161,7 @@ export function throughputSvg(configs) {
       `<text x="${W - pad.r + 10}" y="${pad.t + 18 * (i + 1)}" font-size="12" fill="${colors[i % colors.length]}">${l.label}</text>`,
   );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
+<title>backfill rows/s over time by number of worker processes</title>
 <rect width="100%" height="100%" fill="white"/>
 <text x="${pad.l}" y="18" font-size="14">rows/s over time (1M rows, same table copy each)</text>
 ${grid.join('\n')}

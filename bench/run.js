@@ -223,3 +223,4 @@ process.stdout.write(
 for (const t of results.targets) process.stdout.write(`${t.met ? 'MET   ' : 'MISSED'} ${t.target}\n`);
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 process.stdout.write(`\nwrote bench/results.json and bench/throughput.svg (${results.seconds}s)\n`);
+process.exit(0); // samplers and pools must not keep a finished bench alive

@@ -61,10 +61,12 @@ export async function benchSqlCeiling(template, maxId, connections = 1) {
     };
     await Promise.all(Array.from({ length: connections }, worker));
     const seconds = (performance.now() - started) / 1000;
+    const dbCpuSeconds = await cpu.stop();
     return {
       rowsPerSecond: Math.round(updated / seconds),
       seconds,
       dbMicrosPerRow: (statementMs * 1000) / updated,
+      dbCpuMicrosPerRow: (dbCpuSeconds * 1e6) / updated,
       updated,
     };
   } finally {
