@@ -19,13 +19,16 @@ import {
   redactUrl,
   UsageError,
 } from '@backfill/engine';
-import { connectRedis, finalizeRun, runStatus, startRun, withControl } from '@backfill/producer';
+import type { RunStatusReport } from '@backfill/producer';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
 import { int, parseOptions } from '../options.js';
 import { fmtInt, fmtSeconds, printResult } from '../output.js';
 import { createProgress } from '../progress.js';
+
+// Loaded on use: commands that do not need it start faster and lighter.
+const producer = () => import('@backfill/producer');
 
 const DemoOptions = z.object({
   rows: int(1, 100_000_000),
@@ -107,7 +110,7 @@ export function registerDemo(program: Command): void {
       };
       const started = Date.now();
       // Both services up front, each with its address and how to start it.
-      (await connectRedis(env.REDIS_URL)).disconnect();
+      (await (await producer()).connectRedis(env.REDIS_URL)).disconnect();
       out(
         `backfill demo: database ${redactUrl(url)} (reset), Redis ${redactUrl(env.REDIS_URL)}, prefix ${DEMO_PREFIX}`,
       );
@@ -144,8 +147,8 @@ export function registerDemo(program: Command): void {
 
       const control = { databaseUrl: url, redisUrl: env.REDIS_URL, prefix: DEMO_PREFIX, logger };
       const runStarted = Date.now();
-      const start = await withControl(control, (ctx) =>
-        startRun(ctx, {
+      const start = await (await producer()).withControl(control, async (ctx) =>
+        (await producer()).startRun(ctx, {
           name: 'demo',
           shardRows: o.shardRows,
           order: 'asc',
@@ -173,12 +176,12 @@ export function registerDemo(program: Command): void {
         REDIS_URL: env.REDIS_URL,
       });
       const progress = createProgress({ label: 'backfill', logger, json: o.json, intervalMs: 3000 });
-      let final: Awaited<ReturnType<typeof runStatus>>;
+      let final: RunStatusReport;
       try {
-        final = await withControl(control, async (ctx) => {
+        final = await (await producer()).withControl(control, async (ctx) => {
           for (;;) {
             const run = await getRun(ctx.db, 'demo');
-            const s = await runStatus(ctx, run!);
+            const s = await (await producer()).runStatus(ctx, run!);
             progress.setTotal(Math.max(s.progress.estimatedRows, s.progress.rowsUpdated));
             progress.update(s.progress.rowsUpdated, { shards: s.progress.shards });
             if (s.run.status !== 'running') return s;
@@ -204,7 +207,9 @@ export function registerDemo(program: Command): void {
         );
         return;
       }
-      const fin = await withControl(control, (ctx) => finalizeRun(ctx, 'demo', { sample: 10_000 }));
+      const fin = await (await producer()).withControl(control, async (ctx) =>
+        (await producer()).finalizeRun(ctx, 'demo', { sample: 10_000 }),
+      );
       out(
         `[5/5] finalize: ${fmtInt(fin.verify.rowsChecked)} sampled rows recomputed, ${fin.verify.mismatches} mismatches, ` +
           `${fmtInt(fin.verify.nullCount)} rows without event_id → OK`,

@@ -1,10 +1,13 @@
-import { type StartResult, startRun, withControl } from '@backfill/producer';
+import type { StartResult } from '@backfill/producer';
 import { EVENT_ID_VERSION } from '@backfill/shared/event-id';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
 import { choice, duration, int, parseOptions, pkId } from '../options.js';
 import { fmtInt, printResult } from '../output.js';
+
+// Loaded on use: commands that do not need it start faster and lighter.
+const producer = () => import('@backfill/producer');
 
 const StartOptions = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, {
@@ -69,10 +72,10 @@ Examples:
     .action(async (raw) => {
       const o = parseOptions(StartOptions, raw);
       const { env, logger } = createContext();
-      const result = await withControl(
+      const result = await (await producer()).withControl(
         { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
-        (ctx) =>
-          startRun(ctx, {
+        async (ctx) =>
+          (await producer()).startRun(ctx, {
             name: o.name,
             shardRows: o.shardRows,
             ...(o.fromId ? { fromId: BigInt(o.fromId) } : {}),

@@ -1,17 +1,14 @@
 import { getRun, UsageError } from '@backfill/engine';
-import {
-  allRunStatuses,
-  type ControlContext,
-  type RunStatusReport,
-  runStatus,
-  withControl,
-} from '@backfill/producer';
+import type { ControlContext, RunStatusReport } from '@backfill/producer';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
 import { duration, parseOptions } from '../options.js';
 import { fmtInt, printResult } from '../output.js';
+
+// Loaded on use: commands that do not need it start faster and lighter.
+const producer = () => import('@backfill/producer');
 
 const StatusOptions = z.object({
   watch: z.boolean().default(false),
@@ -74,7 +71,7 @@ async function watch(ctx: ControlContext, name: string, intervalMs: number, json
   for (;;) {
     const run = await getRun(ctx.db, name);
     if (!run) throw new UsageError(`no run named "${name}"`);
-    const r = await runStatus(ctx, run);
+    const r = await (await producer()).runStatus(ctx, run);
     const total = Math.max(r.progress.estimatedRows, r.progress.rowsUpdated, 1);
     const payload = {
       rate: fmtInt(r.rowsPerSecondLastMinute),
@@ -113,7 +110,7 @@ export function registerStatus(program: Command): void {
     .action(async (name: string | undefined, raw) => {
       const o = parseOptions(StatusOptions, raw);
       const { env, logger } = createContext();
-      await withControl(
+      await (await producer()).withControl(
         { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
         async (ctx) => {
           if (o.watch) {
@@ -123,11 +120,11 @@ export function registerStatus(program: Command): void {
           if (name) {
             const run = await getRun(ctx.db, name);
             if (!run) throw new UsageError(`no run named "${name}"`);
-            const r = await runStatus(ctx, run);
+            const r = await (await producer()).runStatus(ctx, run);
             printResult(o.json, r, () => describeStatus(r));
             return;
           }
-          const all = await allRunStatuses(ctx);
+          const all = await (await producer()).allRunStatuses(ctx);
           printResult(o.json, all, () =>
             all.length ? all.flatMap(describeStatus) : ['no runs yet (backfill start --name NAME --commit)'],
           );

@@ -1,11 +1,15 @@
 import { hostname } from 'node:os';
 import { connectClient } from '@backfill/engine';
-import { connectRedis } from '@backfill/producer';
-import { DEFAULT_WORKER_SETTINGS, startWorker } from '@backfill/worker';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
 import { duration, int, parseOptions } from '../options.js';
+
+// Loaded on use: commands that do not need it start faster and lighter.
+const workerApp = () => import('@backfill/worker');
+
+// Loaded on use: commands that do not need it start faster and lighter.
+const producer = () => import('@backfill/producer');
 
 const WorkerOptions = z.object({
   concurrency: int(1, 64),
@@ -23,11 +27,7 @@ export function registerWorker(program: Command): void {
         'takes (docker compose up --scale worker=N, or N replicas). SIGTERM/SIGINT: finish the batch in flight, ' +
         'checkpoint, hand the shard back, exit 0 within --shutdown-timeout.',
     )
-    .option(
-      '--concurrency <n>',
-      'shards at once in this process (two connections each)',
-      String(DEFAULT_WORKER_SETTINGS.concurrency),
-    )
+    .option('--concurrency <n>', 'shards at once in this process (two connections each)', '1')
     .option('--shutdown-timeout <duration>', 'wait this long for in-flight batches on SIGTERM', '30s')
     .option(
       '--lock-duration <duration>',
@@ -41,7 +41,7 @@ export function registerWorker(program: Command): void {
       const { env, logger } = createContext();
       // Fail fast with a clear message when a service is unreachable at start; after that, keep retrying.
       await checkServices(env.DATABASE_URL, env.REDIS_URL);
-      const handle = startWorker(
+      const handle = (await workerApp()).startWorker(
         {
           databaseUrl: env.DATABASE_URL,
           redisUrl: env.REDIS_URL,
@@ -70,6 +70,6 @@ export function registerWorker(program: Command): void {
 async function checkServices(databaseUrl: string, redisUrl: string): Promise<void> {
   const db = await connectClient(databaseUrl);
   await db.end();
-  const redis = await connectRedis(redisUrl);
+  const redis = await (await producer()).connectRedis(redisUrl);
   redis.disconnect();
 }
