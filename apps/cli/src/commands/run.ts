@@ -16,6 +16,7 @@ const RunOptions = z.object({
   statementTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
   lockTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
   onBadRow: choice(['fail', 'skip']),
+  writers: int(1, 8),
   json: z.boolean().default(false),
 });
 
@@ -46,6 +47,7 @@ export function registerRun(program: Command): void {
       'fail: stop at a row whose id cannot be computed; skip: record it in backfill_errors and go on',
       'fail',
     )
+    .option('--writers <n>', 'UPDATE statements in flight at once, each on its own connection', '2')
     .option('--json', 'print the final summary as one JSON object')
     .addHelpText(
       'after',
@@ -75,6 +77,7 @@ Stopping: Ctrl-C (or SIGTERM) finishes the batch in flight and prints how to res
           statementTimeoutMs: o.statementTimeout,
           lockTimeoutMs: o.lockTimeout,
           onBadRow: o.onBadRow,
+          writers: o.writers,
           commit: o.commit,
           signal: interrupt.signal,
           onStart: (plan) => progress.setTotal(plan.estimatedRows),

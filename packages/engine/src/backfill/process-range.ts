@@ -50,6 +50,11 @@ export interface ProcessRangeOptions {
   minBatchSize?: number;
   /** Tries per batch for timeouts and lost connections. */
   maxRetries?: number;
+  /**
+   * UPDATE statements in flight at once, each on its own connection (default 1). More than one is
+   * only allowed without a shard ledger: checkpoints must move in commit order.
+   */
+  writeDepth?: number;
   /** Set on the range's connections (pooled connections may come with other values). */
   statementTimeoutMs?: number;
   lockTimeoutMs?: number;
@@ -83,38 +88,40 @@ export class ConnectionLostError extends BackfillError {
 
 interface Conns {
   reader: pg.PoolClient;
-  writer: pg.PoolClient | null;
+  /** Empty in a dry run. */
+  writers: pg.PoolClient[];
 }
 
-async function openConns(opts: ProcessRangeOptions): Promise<Conns> {
+async function openConns(opts: ProcessRangeOptions, depth: number): Promise<Conns> {
   const reader = await opts.pool.connect();
-  let writer: pg.PoolClient | null = null;
+  const writers: pg.PoolClient[] = [];
   try {
-    if (opts.commit) writer = await opts.pool.connect();
+    if (opts.commit) for (let i = 0; i < depth; i++) writers.push(await opts.pool.connect());
     const settings: string[] = [];
     if (opts.statementTimeoutMs !== undefined)
       settings.push(`SET statement_timeout = ${Math.trunc(opts.statementTimeoutMs)}`);
     if (opts.lockTimeoutMs !== undefined)
       settings.push(`SET lock_timeout = ${Math.trunc(opts.lockTimeoutMs)}`);
     if (settings.length) {
-      for (const c of writer ? [reader, writer] : [reader]) await c.query(settings.join('; '));
+      for (const c of [reader, ...writers]) await c.query(settings.join('; '));
     }
-    return { reader, writer };
+    return { reader, writers };
   } catch (err) {
     reader.release(true);
-    writer?.release(true);
+    for (const w of writers) w.release(true);
     throw err;
   }
 }
 
 function closeConns(c: Conns, broken: boolean): void {
   c.reader.release(broken);
-  c.writer?.release(broken);
+  for (const w of c.writers) w.release(broken);
 }
 
 export async function processRange(opts: ProcessRangeOptions): Promise<RangeResult> {
   const log = opts.logger;
   const maxRetries = opts.maxRetries ?? 8;
+  const depth = opts.shard ? 1 : Math.max(1, opts.writeDepth ?? 1);
   const minBatch = Math.min(opts.minBatchSize ?? 50, opts.batchSize);
   const limiter = opts.rateLimiter ?? unlimited;
   const result: RangeResult = {
@@ -150,16 +157,16 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
    * its own last id, so a crash between the halves never skips the second half's rows.
    */
   const write = async (
-    conns: Conns,
+    writer: pg.PoolClient | undefined,
     ids: string[],
     eids: string[],
     lastId: bigint,
     skipped: number,
   ): Promise<number> => {
-    if (!conns.writer) return ids.length; // dry run: what would be written
+    if (!writer) return ids.length; // dry run: what would be written
     const t0 = performance.now();
     try {
-      const n = await applyBatch(conns.writer, {
+      const n = await applyBatch(writer, {
         table: opts.table,
         ids,
         eventIds: eids,
@@ -185,12 +192,65 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
       );
       await sleep(delay);
       const mid = Math.ceil(ids.length / 2);
-      const first = await write(conns, ids.slice(0, mid), eids.slice(0, mid), BigInt(ids[mid - 1]!), skipped);
-      return first + (await write(conns, ids.slice(mid), eids.slice(mid), lastId, 0));
+      const first = await write(
+        writer,
+        ids.slice(0, mid),
+        eids.slice(0, mid),
+        BigInt(ids[mid - 1]!),
+        skipped,
+      );
+      return first + (await write(writer, ids.slice(mid), eids.slice(mid), lastId, 0));
     }
   };
 
-  let conns = await openConns(opts);
+  let conns = await openConns(opts, depth);
+  type Batch = Awaited<ReturnType<typeof fetch>>;
+  // Writes in flight, oldest first. Their results are booked strictly in order, so the cursor only
+  // ever covers batches that committed, with every batch before them committed too.
+  let inflight: Array<{ batch: Batch; started: number; done: Promise<number> }> = [];
+  let sent = 0;
+  const book = (batch: Batch, updated: number, started: number) => {
+    result.cursor = batch.lastId;
+    result.rowsRead += batch.rowsRead;
+    result.rowsUpdated += updated;
+    result.rowsSkipped += batch.bad.length;
+    result.batches++;
+    failures = 0;
+    if (++cleanStreak >= 5 && batchSize < opts.batchSize) {
+      batchSize = Math.min(opts.batchSize, Math.ceil(batchSize * 1.5)); // recover after timeouts
+      cleanStreak = 0;
+    }
+    opts.onBatch?.({
+      rowsRead: batch.rowsRead,
+      rowsUpdated: updated,
+      rowsSkipped: batch.bad.length,
+      lastId: batch.lastId,
+      batchSize: batch.size,
+      ms: Date.now() - started,
+      sample: batch.ids.slice(0, 3).map((id, i) => ({ id, eventId: batch.eventIds[i]! })),
+    });
+    if (batch.rowsRead < batch.size) result.complete = true;
+  };
+  /** Waits for the oldest writes until at most `keep` are in flight. */
+  const drain = async (keep: number) => {
+    while (inflight.length > keep) {
+      const w = inflight.shift()!;
+      book(w.batch, await w.done, w.started);
+    }
+  };
+  /** After a failure: let every write finish; book the ones that committed in an unbroken prefix. */
+  const settleAfterFailure = async () => {
+    let contiguous = true;
+    for (const w of inflight) {
+      try {
+        const n = await w.done;
+        if (contiguous) book(w.batch, n, w.started);
+      } catch {
+        contiguous = false;
+      }
+    }
+    inflight = [];
+  };
   let pending: ReturnType<typeof fetch> | null = fetch(conns, result.cursor, batchSize);
   try {
     while (pending) {
@@ -218,31 +278,17 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         await limiter.acquire(batch.ids.length, opts.signal);
         // Read ahead while this batch is written. A short batch means the range is exhausted.
         if (batch.rowsRead === batch.size) pending = fetch(conns, batch.lastId, batchSize);
-        if (batch.bad.length && conns.writer) {
-          await recordBadRows(conns.writer, opts.table, batch.bad, opts.runName ?? null);
+        if (batch.bad.length && conns.writers[0]) {
+          await recordBadRows(conns.writers[0], opts.table, batch.bad, opts.runName ?? null);
         }
-        const updated = await write(conns, batch.ids, batch.eventIds, batch.lastId, batch.bad.length);
-        result.cursor = batch.lastId;
-        result.rowsRead += batch.rowsRead;
-        result.rowsUpdated += updated;
-        result.rowsSkipped += batch.bad.length;
-        result.batches++;
-        failures = 0;
-        if (++cleanStreak >= 5 && batchSize < opts.batchSize) {
-          batchSize = Math.min(opts.batchSize, Math.ceil(batchSize * 1.5)); // recover after timeouts
-          cleanStreak = 0;
-        }
-        opts.onBatch?.({
-          rowsRead: batch.rowsRead,
-          rowsUpdated: updated,
-          rowsSkipped: batch.bad.length,
-          lastId: batch.lastId,
-          batchSize: batch.size,
-          ms: Date.now() - started,
-          sample: batch.ids.slice(0, 3).map((id, i) => ({ id, eventId: batch.eventIds[i]! })),
-        });
-        if (batch.rowsRead < batch.size) result.complete = true;
+        const writer = conns.writers[sent++ % Math.max(1, conns.writers.length)];
+        const done = write(writer, batch.ids, batch.eventIds, batch.lastId, batch.bad.length);
+        done.catch(() => {}); // awaited in drain(); never an unhandled rejection meanwhile
+        inflight.push({ batch, started, done });
+        await drain(depth - 1);
+        if (!pending) await drain(0);
       } catch (err) {
+        await settleAfterFailure();
         if (!isConnectionLost(err) && !isTimeout(err) && !isTransient(err)) throw err;
         // A read timed out, or a connection dropped mid-batch. Whatever committed is durable and the
         // rest is still NULL, so resuming from the last confirmed cursor is exact.
@@ -269,10 +315,11 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         pending = null;
         closeConns(conns, true);
         await sleep(delay);
-        conns = await reopen(opts, log);
+        conns = await reopen(opts, depth, log);
         pending = fetch(conns, result.cursor, batchSize);
       }
     }
+    await drain(0); // stopped by signal or gate: the writes already sent still count
   } finally {
     await pending?.catch(() => {});
     closeConns(conns, false);
@@ -280,10 +327,10 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   return result;
 }
 
-async function reopen(opts: ProcessRangeOptions, log: Logger): Promise<Conns> {
+async function reopen(opts: ProcessRangeOptions, depth: number, log: Logger): Promise<Conns> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await openConns(opts);
+      return await openConns(opts, depth);
     } catch (err) {
       if (attempt >= 10 || !isConnectionLost(err)) throw err;
       const delay = backoffDelay(attempt, 500, 10_000);

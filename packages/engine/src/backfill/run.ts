@@ -18,6 +18,8 @@ export interface RunOptions {
   statementTimeoutMs: number;
   lockTimeoutMs: number;
   onBadRow: OnBadRow;
+  /** UPDATEs in flight at once, each on its own connection (default 2). */
+  writers?: number;
   commit: boolean;
   signal?: AbortSignal;
   /** Called once the range and the estimate are known, before the first batch. */
@@ -69,7 +71,8 @@ export async function assertBackfillReady(client: pg.ClientBase, table: TableRef
 export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
   const table = opts.table ?? RUN_LOGS;
   const started = Date.now();
-  const pool = backfillPool(opts.databaseUrl, { ...opts, max: 2, name: 'backfill-run' });
+  const writers = Math.max(1, opts.writers ?? 2);
+  const pool = backfillPool(opts.databaseUrl, { ...opts, max: 1 + writers, name: 'backfill-run' });
   try {
     const client = await pool.connect();
     let plan: RunPlan;
@@ -117,6 +120,7 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
             toId: plan.toId,
             batchSize: opts.batchSize,
             commit: opts.commit,
+            writeDepth: writers,
             onBadRow: opts.onBadRow,
             rateLimiter: localRowLimiter(opts.maxRowsPerSecond),
             ...(opts.signal ? { signal: opts.signal } : {}),
