@@ -82,3 +82,17 @@ export const rowsDone = (url: string) =>
   withClient(url, async (c) =>
     Number((await c.query('SELECT sum(rows_updated) AS n FROM backfill_shards')).rows[0].n ?? 0),
   );
+
+/** Until some shard is running and has committed at least one batch (a checkpoint). */
+export const waitForCheckpoint = (url: string) =>
+  waitFor('a running shard with a checkpoint', () =>
+    withClient(
+      url,
+      async (c) =>
+        (
+          await c.query(
+            `SELECT 1 FROM backfill_shards WHERE status = 'running' AND checkpoint_id IS NOT NULL`,
+          )
+        ).rowCount,
+    ),
+  );

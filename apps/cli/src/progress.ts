@@ -57,7 +57,8 @@ export function createProgress(opts: {
     },
     update(done, extra) {
       const now = Date.now();
-      if (now - lastLog < interval) return;
+      // Periodic lines, and always the one that reaches the total.
+      if (now - lastLog < interval && !(total > 0 && done >= total)) return;
       lastLog = now;
       const seconds = (now - started) / 1000;
       const rate = done / Math.max(0.001, seconds);

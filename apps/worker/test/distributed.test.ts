@@ -6,7 +6,13 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { freshDatabase, withClient } from '../../../test-support/db.js';
-import { rowsDone, startFleet, waitFor, waitForRunStatus } from '../../../test-support/fleet.js';
+import {
+  rowsDone,
+  startFleet,
+  waitFor,
+  waitForCheckpoint,
+  waitForRunStatus,
+} from '../../../test-support/fleet.js';
 import { captureLogger } from '../../../test-support/logger.js';
 import { startPrivateRedis } from '../../../test-support/redis.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
@@ -122,17 +128,7 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     const fleet = startFleet(1, env);
     try {
       // Once the only worker is mid-shard, kill it without warning and start a replacement.
-      await waitFor('a checkpoint', () =>
-        withClient(
-          url,
-          async (c) =>
-            (
-              await c.query(
-                `SELECT 1 FROM backfill_shards WHERE status = 'running' AND checkpoint_id IS NOT NULL`,
-              )
-            ).rowCount,
-        ),
-      );
+      await waitForCheckpoint(url);
       fleet.procs[0]!.kill('SIGKILL');
       fleet.add();
       await waitForRunStatus(url, 'kill', 'completed', 120_000);
@@ -287,17 +283,7 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     ]);
     const fleet = startFleet(1, env);
     try {
-      await waitFor('a checkpoint', () =>
-        withClient(
-          url,
-          async (c) =>
-            (
-              await c.query(
-                `SELECT 1 FROM backfill_shards WHERE status = 'running' AND checkpoint_id IS NOT NULL`,
-              )
-            ).rowCount,
-        ),
-      );
+      await waitForCheckpoint(url);
       const p = fleet.procs[0]!;
       const t0 = Date.now();
       const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));

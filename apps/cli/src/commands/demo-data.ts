@@ -5,14 +5,13 @@ import {
   type DemoDataSummary,
   ensureDatabase,
   insertDemoRows,
-  type Logger,
   RUN_LOGS,
 } from '@backfill/engine';
-import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
 import { int, parseOptions } from '../options.js';
+import { createProgress } from '../progress.js';
 
 const DemoDataOptions = z.object({
   rows: int(1, DEMO_MAX_ROWS),
@@ -34,53 +33,6 @@ export function summaryLine(s: DemoDataSummary & { sparse: boolean }): string {
     `inserted ${fmt(s.rows)} rows (ids ${s.minId}..${s.maxId}${s.sparse ? ', sparse' : ''}) ` +
     `in ${s.seconds.toFixed(1)}s, ${rate(perSecond)} rows/s`
   );
-}
-
-interface ProgressReporter {
-  update: (done: number, total: number) => void;
-  stop: () => void;
-}
-
-/** Progress: a bar on stderr when it is a terminal, otherwise an info log line every few seconds. */
-function progressReporter(logger: Logger): ProgressReporter {
-  const startedAt = performance.now();
-  const perSecond = (done: number) => (done / Math.max(performance.now() - startedAt, 1)) * 1000;
-  if (process.stderr.isTTY) {
-    let bar: cliProgress.SingleBar | undefined;
-    return {
-      update(done, total) {
-        if (!bar) {
-          // Started at the first report, so a "created table" log line comes before the bar, not inside it.
-          bar = new cliProgress.SingleBar(
-            {
-              stream: process.stderr,
-              format:
-                'demo-data [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}',
-              formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? fmt(v) : String(v)),
-              hideCursor: true,
-            },
-            cliProgress.Presets.shades_classic,
-          );
-          bar.start(total, 0, { rate: '…' });
-        }
-        bar.update(done, { rate: rate(perSecond(done)) });
-      },
-      stop: () => bar?.stop(),
-    };
-  }
-  let lastLog = startedAt;
-  return {
-    update(done, total) {
-      const now = performance.now();
-      if (now - lastLog < LOG_EVERY_MS && done < total) return;
-      lastLog = now;
-      logger.info(
-        { done, total, rowsPerSecond: Math.round(perSecond(done)) },
-        `demo-data: ${fmt(done)} of ${fmt(total)} rows inserted`,
-      );
-    },
-    stop: () => {},
-  };
 }
 
 export function registerDemoData(program: Command): void {
@@ -116,7 +68,13 @@ Output: one line such as "inserted 1,000,000 rows (ids 1..1000000) in 30.2s, 33,
       const { env, logger } = createContext();
       await ensureDatabase(env.DATABASE_URL, logger);
       const pool = createPool(env.DATABASE_URL, { max: 1 });
-      const progress = progressReporter(logger);
+      const progress = createProgress({
+        label: 'demo-data',
+        logger,
+        json: opts.json,
+        intervalMs: LOG_EVERY_MS,
+      });
+      let barStarted = false;
       let summary: DemoDataSummary;
       try {
         summary = await insertDemoRows(pool, {
@@ -125,7 +83,12 @@ Output: one line such as "inserted 1,000,000 rows (ids 1..1000000) in 30.2s, 33,
           seed: opts.seed,
           sparse: opts.sparse,
           logger,
-          onProgress: progress.update,
+          onProgress: (done, total) => {
+            // Started at the first report, so a "created table" log line comes before the bar, not inside it.
+            if (!barStarted) progress.setTotal(total);
+            barStarted = true;
+            progress.update(done);
+          },
         });
       } finally {
         progress.stop();

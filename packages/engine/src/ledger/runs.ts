@@ -13,19 +13,18 @@ export interface NewShard {
   estimatedRows: number;
 }
 
-export interface NewRun {
-  name: string;
-  table: TableRef;
-  eventIdVersion: number;
-  fromId: bigint;
-  toId: bigint;
-  order: 'asc' | 'desc';
-  shardRows: number;
-  planner: string;
-  estimatedRows: number;
-  settings: RunSettings;
-  shards: NewShard[];
-}
+export type NewRun = Pick<
+  RunRow,
+  | 'name'
+  | 'eventIdVersion'
+  | 'fromId'
+  | 'toId'
+  | 'order'
+  | 'shardRows'
+  | 'planner'
+  | 'estimatedRows'
+  | 'settings'
+> & { table: TableRef; shards: NewShard[] };
 
 export async function getRun(client: pg.ClientBase, name: string): Promise<RunRow | null> {
   const { rows } = await client.query('SELECT * FROM backfill_runs WHERE name = $1', [name]);
