@@ -13,5 +13,6 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app /app
 USER node
-ENTRYPOINT ["node", "apps/cli/bin/backfill.js"]
+# Run through the launcher's shebang, which carries the Node flags (see apps/cli/bin/backfill.js).
+ENTRYPOINT ["apps/cli/bin/backfill.js"]
 CMD ["worker"]

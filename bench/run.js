@@ -66,7 +66,7 @@ results.sqlCeiling1 = await benchSqlCeiling(TEMPLATE, results.table.maxId, 1);
 log('backfill run --commit');
 results.run = await benchRun(TEMPLATE, rows);
 log('naive per-row client');
-results.naive = await benchNaive(TEMPLATE, rows);
+results.naive = await benchNaive(TEMPLATE, rows, results.table.maxId);
 log('SQL ceiling, 2 connections');
 results.sqlCeiling2 = await benchSqlCeiling(TEMPLATE, results.table.maxId, 2);
 results.fleet = [];

@@ -74,25 +74,39 @@ export async function benchSqlCeiling(template, maxId, connections = 1) {
   }
 }
 
-/** The naive client: one autocommit UPDATE per row, on a slice; extrapolated to the whole table. */
-export async function benchNaive(template, rows, slice = 3000) {
+/**
+ * The naive client: read rows, then one autocommit UPDATE per row. Its speed is the commit latency
+ * (a WAL flush per row), which wanders with whatever else the disk is doing, so it is sampled on
+ * several slices spread over the table rather than one, and extrapolated to the whole table.
+ */
+export async function benchNaive(template, rows, maxId, { slices = 4, sliceRows = 1000 } = {}) {
   const url = await copyOf(template, 'bf_bench_naive');
   try {
     return await withDb(url, async (c) => {
-      const { rows: batch } = await c.query(
-        'SELECT id, run_id, event_type, level, message, data FROM run_logs ORDER BY id LIMIT $1',
-        [slice],
-      );
-      const started = performance.now();
-      for (const row of batch) {
-        await c.query('UPDATE run_logs SET event_id = $2 WHERE id = $1 AND event_id IS NULL', [
-          row.id,
-          eventId(row),
-        ]);
+      const rates = [];
+      let done = 0;
+      let seconds = 0;
+      for (let s = 0; s < slices; s++) {
+        const after = Math.floor((maxId * s) / slices);
+        const started = performance.now();
+        const { rows: batch } = await c.query(
+          `SELECT id, run_id, event_type, level, message, data FROM run_logs
+            WHERE id > $1 AND event_id IS NULL ORDER BY id LIMIT $2`,
+          [after, sliceRows],
+        );
+        for (const row of batch) {
+          await c.query('UPDATE run_logs SET event_id = $2 WHERE id = $1 AND event_id IS NULL', [
+            row.id,
+            eventId(row),
+          ]);
+        }
+        const t = (performance.now() - started) / 1000;
+        rates.push(Math.round(batch.length / t));
+        done += batch.length;
+        seconds += t;
       }
-      const seconds = (performance.now() - started) / 1000;
-      const rowsPerSecond = Math.round(slice / seconds);
-      return { rowsPerSecond, slice, extrapolatedSeconds: rows / rowsPerSecond };
+      const rowsPerSecond = Math.round(done / seconds);
+      return { rowsPerSecond, slice: done, sliceRates: rates, extrapolatedSeconds: rows / rowsPerSecond };
     });
   } finally {
     await dropDb('bf_bench_naive');

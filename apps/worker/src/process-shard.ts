@@ -29,6 +29,8 @@ export interface ShardDeps {
   runs: RunCache;
   budgets: RunBudgets;
   workerId: string;
+  /** UPDATEs in flight per shard (WorkerSettings.writers). */
+  writers: number;
   isShuttingDown: () => boolean;
   logger: Logger;
 }
@@ -80,6 +82,7 @@ export async function processShardJob(
     const result = await processRange({
       pool: deps.pool,
       ...shardRangeOptions(run, shard),
+      writeDepth: deps.writers,
       rateLimiter: deps.budgets.forRun(runId, deps.runs.get(runId)?.settings.maxRowsPerSecond ?? 0),
       gate: async () => {
         if (deps.isShuttingDown()) stopReason = 'worker shutting down';

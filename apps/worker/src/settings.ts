@@ -3,8 +3,10 @@ export interface WorkerSettings {
   databaseUrl: string;
   redisUrl: string;
   prefix: string;
-  /** Shards processed at once by this process (each uses two connections). */
+  /** Shards processed at once by this process (each uses 1 + writers connections). */
   concurrency: number;
+  /** UPDATEs in flight per shard, each on its own connection; batches still commit in order. */
+  writers: number;
   /** SIGTERM: how long to wait for in-flight batches before forcing the close. */
   shutdownTimeoutMs: number;
   /** BullMQ lock duration; a SIGKILLed worker's shard returns to the queue after about this long. */
@@ -19,6 +21,7 @@ export interface WorkerSettings {
 
 export const DEFAULT_WORKER_SETTINGS = {
   concurrency: 1,
+  writers: 2,
   shutdownTimeoutMs: 30_000,
   lockDurationMs: 30_000,
   stalledIntervalMs: 30_000,

@@ -24,7 +24,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     // are the defaults for the ledger statements.
     statementTimeoutMs: 30_000,
     lockTimeoutMs: 2_000,
-    max: s.concurrency * 2 + 2,
+    max: s.concurrency * (1 + s.writers) + 2, // a reader and the writers per shard, plus the ledger
     name: `backfill-worker`,
   });
   const redis = workerRedis(s.redisUrl, (err) => log.warn({ err: err.message }, 'redis connection error'));
@@ -44,6 +44,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     runs,
     budgets,
     workerId: s.workerId,
+    writers: s.writers,
     isShuttingDown: () => shuttingDown,
     logger: log,
   };
@@ -86,7 +87,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     if (!shuttingDown) timer = setTimeout(loop, s.pollIntervalMs);
   };
   void loop();
-  log.info({ concurrency: s.concurrency, prefix: s.prefix }, 'worker started');
+  log.info({ concurrency: s.concurrency, writers: s.writers, prefix: s.prefix }, 'worker started');
 
   const stop = async (reason: string) => {
     if (shuttingDown) return done;

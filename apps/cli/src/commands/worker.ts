@@ -13,6 +13,7 @@ const producer = () => import('@backfill/producer');
 
 const WorkerOptions = z.object({
   concurrency: int(1, 64),
+  writers: int(1, 8),
   shutdownTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
   lockDuration: duration.pipe(z.number().min(1000, { message: 'must be at least 1s' })),
   stalledInterval: duration.pipe(z.number().min(1000, { message: 'must be at least 1s' })),
@@ -27,7 +28,12 @@ export function registerWorker(program: Command): void {
         'takes (docker compose up --scale worker=N, or N replicas). SIGTERM/SIGINT: finish the batch in flight, ' +
         'checkpoint, hand the shard back, exit 0 within --shutdown-timeout.',
     )
-    .option('--concurrency <n>', 'shards at once in this process (two connections each)', '1')
+    .option('--concurrency <n>', 'shards at once in this process (1 + writers connections each)', '1')
+    .option(
+      '--writers <n>',
+      'UPDATEs in flight per shard, each on its own connection (batches still commit in order)',
+      '2',
+    )
     .option('--shutdown-timeout <duration>', 'wait this long for in-flight batches on SIGTERM', '30s')
     .option(
       '--lock-duration <duration>',
@@ -47,6 +53,7 @@ export function registerWorker(program: Command): void {
           redisUrl: env.REDIS_URL,
           prefix: env.QUEUE_PREFIX,
           concurrency: o.concurrency,
+          writers: o.writers,
           shutdownTimeoutMs: o.shutdownTimeout,
           lockDurationMs: o.lockDuration,
           stalledIntervalMs: o.stalledInterval,

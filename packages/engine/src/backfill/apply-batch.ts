@@ -27,6 +27,51 @@ const updateCte = (table: TableRef) =>
      FROM unnest($1::bigint[], $2::text[]) AS v(id, eid)
     WHERE t.id = v.id AND t.event_id IS NULL AND t.id BETWEEN $7::bigint AND $8::bigint`;
 
+/** The shard's checkpoint and counters, on their own (the ordered, multi-writer path). */
+const checkpointSql = `UPDATE backfill_shards
+      SET checkpoint_id = GREATEST(COALESCE(checkpoint_id, $1::bigint), $1::bigint),
+          rows_updated = rows_updated + $4::int,
+          rows_skipped = rows_skipped + $5::int,
+          batches = batches + 1,
+          updated_at = now()
+    WHERE run_id = $2 AND shard_no = $3`;
+
+/** The previous batch of the shard did not commit, so this one must not either. */
+export class PredecessorFailedError extends Error {}
+
+/**
+ * A batch of a shard written while the batch before it may still be in flight on another connection:
+ * the UPDATE runs at once, inside a transaction that moves the checkpoint and commits only after
+ * `predecessor` (the previous batch's commit) has succeeded. Data work overlaps; checkpoints still move
+ * strictly in commit order, so a crash never leaves rows behind a checkpoint.
+ */
+export async function applyBatchInOrder(
+  client: pg.ClientBase,
+  input: ApplyInput & { checkpoint: ShardCheckpoint },
+  predecessor: Promise<unknown>,
+): Promise<number> {
+  const { checkpoint: ck } = input;
+  await client.query('BEGIN');
+  try {
+    const updated = await applyBatch(client, {
+      table: input.table,
+      ids: input.ids,
+      eventIds: input.eventIds,
+    });
+    try {
+      await predecessor;
+    } catch (err) {
+      throw new PredecessorFailedError('the previous batch did not commit', { cause: err });
+    }
+    await client.query(checkpointSql, [ck.lastId.toString(), ck.runId, ck.shardNo, updated, ck.rowsSkipped]);
+    await client.query('COMMIT');
+    return updated;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
 /** Returns the number of rows actually updated. */
 export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Promise<number> {
   const { table, ids, eventIds, checkpoint } = input;

@@ -6,7 +6,7 @@ import { sleep, type TableRef } from '../db.js';
 import { BackfillError, BadRowError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay } from '../migrate/lock-retry.js';
-import { applyBatch } from './apply-batch.js';
+import { applyBatch, applyBatchInOrder, PredecessorFailedError } from './apply-batch.js';
 import { recordBadRows } from './bad-rows.js';
 import { type ComputedBatch, computeBatch } from './compute.js';
 import { type RowRateLimiter, unlimited } from './rate-limit.js';
@@ -51,8 +51,8 @@ export interface ProcessRangeOptions {
   /** Tries per batch for timeouts and lost connections. */
   maxRetries?: number;
   /**
-   * UPDATE statements in flight at once, each on its own connection (default 1). More than one is
-   * only allowed without a shard ledger: checkpoints must move in commit order.
+   * UPDATE statements in flight at once, each on its own connection (default 1). With a shard ledger
+   * and more than one, each batch commits (and moves the checkpoint) only after the one before it.
    */
   writeDepth?: number;
   /** Set on the range's connections (pooled connections may come with other values). */
@@ -121,7 +121,8 @@ function closeConns(c: Conns, broken: boolean): void {
 export async function processRange(opts: ProcessRangeOptions): Promise<RangeResult> {
   const log = opts.logger;
   const maxRetries = opts.maxRetries ?? 8;
-  const depth = opts.shard ? 1 : Math.max(1, opts.writeDepth ?? 1);
+  const depth = Math.max(1, opts.writeDepth ?? 1);
+  const ordered = opts.shard !== undefined && depth > 1;
   const minBatch = Math.min(opts.minBatchSize ?? 50, opts.batchSize);
   const limiter = opts.rateLimiter ?? unlimited;
   const result: RangeResult = {
@@ -162,20 +163,21 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     eids: string[],
     lastId: bigint,
     skipped: number,
+    predecessor: Promise<unknown>,
   ): Promise<number> => {
     if (!writer) return ids.length; // dry run: what would be written
     const t0 = performance.now();
     try {
-      const n = await applyBatch(writer, {
-        table: opts.table,
-        ids,
-        eventIds: eids,
-        checkpoint: opts.shard && { ...opts.shard, lastId, rowsSkipped: skipped },
-      });
+      const input = { table: opts.table, ids, eventIds: eids };
+      const checkpoint = opts.shard && { ...opts.shard, lastId, rowsSkipped: skipped };
+      const n =
+        ordered && checkpoint
+          ? await applyBatchInOrder(writer, { ...input, checkpoint }, predecessor)
+          : await applyBatch(writer, { ...input, ...(checkpoint && { checkpoint }) });
       result.writeMs += performance.now() - t0;
       return n;
     } catch (err) {
-      if (!isTimeout(err) && !isTransient(err)) throw err;
+      if (err instanceof PredecessorFailedError || (!isTimeout(err) && !isTransient(err))) throw err;
       result.retries++;
       if (++failures > maxRetries || ids.length <= 1) {
         throw new BatchTimeoutError(
@@ -198,8 +200,9 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         eids.slice(0, mid),
         BigInt(ids[mid - 1]!),
         skipped,
+        predecessor,
       );
-      return first + (await write(writer, ids.slice(mid), eids.slice(mid), lastId, 0));
+      return first + (await write(writer, ids.slice(mid), eids.slice(mid), lastId, 0, predecessor));
     }
   };
 
@@ -209,6 +212,8 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   // ever covers batches that committed, with every batch before them committed too.
   let inflight: Array<{ batch: Batch; started: number; done: Promise<number> }> = [];
   let sent = 0;
+  /** The last write sent: in ordered mode the next one commits only after it. */
+  let lastWrite: Promise<unknown> = Promise.resolve();
   const book = (batch: Batch, updated: number, started: number) => {
     result.cursor = batch.lastId;
     result.rowsRead += batch.rowsRead;
@@ -278,12 +283,14 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         await limiter.acquire(batch.ids.length, opts.signal);
         // Read ahead while this batch is written. A short batch means the range is exhausted.
         if (batch.rowsRead === batch.size) pending = fetch(conns, batch.lastId, batchSize);
-        if (batch.bad.length && conns.writers[0]) {
-          await recordBadRows(conns.writers[0], opts.table, batch.bad, opts.runName ?? null);
+        if (batch.bad.length && opts.commit) {
+          // On the reader (autocommit, queued behind the read ahead): a writer may be mid-transaction.
+          await recordBadRows(conns.reader, opts.table, batch.bad, opts.runName ?? null);
         }
         const writer = conns.writers[sent++ % Math.max(1, conns.writers.length)];
-        const done = write(writer, batch.ids, batch.eventIds, batch.lastId, batch.bad.length);
+        const done = write(writer, batch.ids, batch.eventIds, batch.lastId, batch.bad.length, lastWrite);
         done.catch(() => {}); // awaited in drain(); never an unhandled rejection meanwhile
+        lastWrite = done;
         inflight.push({ batch, started, done });
         await drain(depth - 1);
         if (!pending) await drain(0);
@@ -316,6 +323,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         closeConns(conns, true);
         await sleep(delay);
         conns = await reopen(opts, depth, log);
+        lastWrite = Promise.resolve();
         pending = fetch(conns, result.cursor, batchSize);
       }
     }
