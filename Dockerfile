@@ -13,6 +13,5 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app /app
 USER node
-# Run through the launcher's shebang, which carries the Node flags (see apps/cli/bin/backfill.js).
-ENTRYPOINT ["apps/cli/bin/backfill.js"]
+ENTRYPOINT ["node", "apps/cli/bin/backfill.js"]
 CMD ["worker"]

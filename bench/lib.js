@@ -1,16 +1,10 @@
 // Shared bench helpers: databases copied from one template so every method starts from the same table.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 export const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const CLI = fileURLToPath(new URL('../apps/cli/bin/backfill.js', import.meta.url));
-/** The Node flags of the launcher's shebang: spawned as `npx backfill` runs it. */
-export const CLI_NODE_FLAGS = readFileSync(CLI, 'utf8')
-  .split('\n', 1)[0]
-  .split(/\s+/)
-  .filter((t) => t.startsWith('--'));
 
 export function dbUrl(name) {
   const u = new URL(ADMIN_URL);
@@ -57,7 +51,7 @@ export async function dropDb(name) {
 /** Runs the CLI; resolves with its exit code, stdout, stderr. */
 export function cli(args, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI_NODE_FLAGS, CLI, ...args], {
+    const child = spawn(process.execPath, [CLI, ...args], {
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,6 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
-// The flag caps V8's young generation at 8 MB a semi-space (16 MB by default here): a worker's peak RSS
-// drops by about 18 MB at the same rows/s. Programs that spawn the CLI read the flags from this line.
+#!/usr/bin/env node
 // Thin launcher: the CLI is compiled TypeScript (built by `npm ci` through the root `prepare` script).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

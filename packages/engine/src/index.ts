@@ -1,6 +1,7 @@
 export * from './backfill/apply-batch.js';
 export * from './backfill/bounds.js';
 export * from './backfill/compute.js';
+export * from './backfill/event-id-column.js';
 export * from './backfill/process-range.js';
 export * from './backfill/rate-limit.js';
 export * from './backfill/read-batch.js';

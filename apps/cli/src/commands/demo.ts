@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   connectClient,
   createPool,
@@ -22,7 +23,6 @@ import type { RunStatusReport } from '@backfill/producer';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { cliCommand } from '../launcher.js';
 import { int, parseOptions } from '../options.js';
 import { fmtInt, fmtSeconds, printResult } from '../output.js';
 import { createProgress } from '../progress.js';
@@ -37,6 +37,7 @@ const DemoOptions = z.object({
   json: z.boolean().default(false),
 });
 
+const CLI_BIN = fileURLToPath(new URL('../../bin/backfill.js', import.meta.url));
 const DEMO_PREFIX = 'backfill-demo';
 
 /** The demo's own database: DATABASE_URL's name with a `_demo` suffix, so it never touches real data. */
@@ -66,8 +67,7 @@ function spawnWorkers(n: number, env: NodeJS.ProcessEnv): { procs: ChildProcess[
   const logFile = join(tmpdir(), `backfill-demo-workers-${process.pid}.log`);
   const log = createWriteStream(logFile);
   const procs = Array.from({ length: n }, () => {
-    const [cmd, args] = cliCommand(['worker', '--concurrency', '1', '--poll-interval', '250ms']);
-    const p = spawn(cmd, args, {
+    const p = spawn(process.execPath, [CLI_BIN, 'worker', '--concurrency', '1', '--poll-interval', '250ms'], {
       env: { ...env, QUEUE_PREFIX: DEMO_PREFIX, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

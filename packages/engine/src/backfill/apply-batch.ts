@@ -2,6 +2,7 @@
 // application (or another worker) in the meantime is never overwritten, and re-runs are idempotent.
 import type pg from 'pg';
 import { qualified, type TableRef } from '../db.js';
+import type { EventIdColumn } from './event-id-column.js';
 
 /** Where a batch's progress is recorded in the same statement (and so the same transaction). */
 export interface ShardCheckpoint {
@@ -14,8 +15,10 @@ export interface ShardCheckpoint {
 
 export interface ApplyInput {
   table: TableRef;
+  /** Ascending row ids (int8 text, as read). */
   ids: string[];
-  eventIds: string[];
+  /** eventIds.at(i) is the event id of ids[i]. */
+  eventIds: EventIdColumn;
   checkpoint?: ShardCheckpoint;
 }
 
@@ -72,9 +75,22 @@ export async function applyBatchInOrder(
   }
 }
 
+const BIGINT = /^-?\d+$/;
+
+/** `{1,2,3}`: the ids come from int8 columns; checked, since a literal is spliced together here. */
+function bigintArrayLiteral(ids: string[]): string {
+  for (const id of ids) if (!BIGINT.test(id)) throw new TypeError(`not a bigint: ${id}`);
+  return `{${ids.join(',')}}`;
+}
+
 /** Returns the number of rows actually updated. */
 export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Promise<number> {
-  const { table, ids, eventIds, checkpoint } = input;
+  const { table, ids, checkpoint } = input;
+  if (input.eventIds.length !== ids.length) {
+    throw new TypeError(`applyBatch: ${ids.length} ids but ${input.eventIds.length} event ids`);
+  }
+  const idsLiteral = bigintArrayLiteral(ids);
+  const eventIds = input.eventIds.toArrayLiteral();
   // ids arrive in ascending order (keyset reads), so the first and last bound the batch.
   const lo = ids[0] ?? '1';
   const hi = ids[ids.length - 1] ?? '0';
@@ -82,7 +98,7 @@ export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Prom
     if (ids.length === 0) return 0;
     const res = await client.query(
       updateCte(table).replace('$7::bigint', '$3::bigint').replace('$8::bigint', '$4::bigint'),
-      [ids, eventIds, lo, hi],
+      [idsLiteral, eventIds, lo, hi],
     );
     return res.rowCount ?? 0;
   }
@@ -102,7 +118,7 @@ export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Prom
          RETURNING 1)
      SELECT (SELECT updated FROM n) AS updated, (SELECT count(*) FROM ck)::int AS checkpointed`,
     [
-      ids,
+      idsLiteral,
       eventIds,
       checkpoint.lastId.toString(),
       checkpoint.runId,

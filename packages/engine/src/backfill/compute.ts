@@ -1,6 +1,7 @@
-// Computing event ids for a batch. Yields to the event loop every few hundred rows so that queued
-// statements on other connections (the previous batch's write) are sent while we compute.
+// Computing event ids for a batch, one row at a time as rows arrive (see read-batch.ts): a row is
+// parsed, hashed and dropped at once, so a batch never holds its rows, only their ids.
 import { tryEventId } from '@backfill/shared/event-id';
+import { EventIdColumn } from './event-id-column.js';
 import type { SourceRow } from './read-batch.js';
 
 export interface BadRow {
@@ -10,42 +11,71 @@ export interface BadRow {
 
 export interface ComputedBatch {
   ids: string[];
-  eventIds: string[];
+  /** eventIds.at(i) is the event id of ids[i]. */
+  eventIds: EventIdColumn;
   bad: BadRow[];
   /** Highest id read (the next cursor), including bad rows. */
   lastId: bigint;
   rowsRead: number;
 }
 
-const YIELD_EVERY = 250;
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Accumulates a batch's (id, event_id) pairs and bad rows. `add` never throws for a bad row. */
+export class BatchBuilder {
+  private readonly ids: string[] = [];
+  private readonly eventIds: EventIdColumn;
+  private readonly bad: BadRow[] = [];
+  private lastIdText = '';
+  private rowsRead = 0;
 
-export async function computeBatch(rows: SourceRow[]): Promise<ComputedBatch> {
-  const ids: string[] = [];
-  const eventIds: string[] = [];
-  const bad: BadRow[] = [];
-  const last = rows[rows.length - 1];
-  const lastId = last ? BigInt(last.id) : 0n; // read before the loop releases the rows
-  for (let i = 0; i < rows.length; i++) {
-    if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
-    const src = rows[i]!;
+  /** `expectedRows` sizes the id buffer (the batch size); it grows if more rows come. */
+  constructor(expectedRows = 1000) {
+    this.eventIds = EventIdColumn.withCapacity(expectedRows);
+  }
+
+  add(src: SourceRow): void {
+    this.rowsRead++;
+    this.lastIdText = src.id;
     // The row object is ours (fresh from pg): parse data in place rather than copy it.
     const row = src as Omit<SourceRow, 'data'> & { data: unknown };
     try {
       // Exactly what pg does for jsonb by default (JSON.parse), which event-id v1 is defined on.
       if (src.data !== null) row.data = JSON.parse(src.data);
     } catch (err) {
-      bad.push({ id: src.id, reason: `data: not valid JSON (${(err as Error).message})` });
-      continue;
+      this.bad.push({ id: src.id, reason: `data: not valid JSON (${(err as Error).message})` });
+      return;
     }
     const result = tryEventId(row);
-    rows[i] = undefined as unknown as SourceRow; // let the row's garbage die young
     if (result.ok) {
-      ids.push(src.id);
-      eventIds.push(result.eventId);
+      this.ids.push(src.id);
+      this.eventIds.push(result.eventId);
     } else {
-      bad.push({ id: src.id, reason: result.error.message });
+      this.bad.push({ id: src.id, reason: result.error.message });
     }
   }
-  return { ids, eventIds, bad, lastId, rowsRead: rows.length };
+
+  result(): ComputedBatch {
+    return {
+      ids: this.ids,
+      eventIds: this.eventIds,
+      bad: this.bad,
+      lastId: this.lastIdText ? BigInt(this.lastIdText) : 0n,
+      rowsRead: this.rowsRead,
+    };
+  }
+}
+
+const YIELD_EVERY = 250;
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * A batch of rows already in memory. Yields to the event loop every few hundred rows so that queued
+ * statements on other connections (the previous batch's write) are sent while we compute.
+ */
+export async function computeBatch(rows: SourceRow[]): Promise<ComputedBatch> {
+  const b = new BatchBuilder(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
+    b.add(rows[i]!);
+  }
+  return b.result();
 }

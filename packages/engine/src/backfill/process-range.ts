@@ -8,9 +8,10 @@ import type { Logger } from '../logger.js';
 import { backoffDelay } from '../migrate/lock-retry.js';
 import { applyBatch, applyBatchInOrder, PredecessorFailedError } from './apply-batch.js';
 import { recordBadRows } from './bad-rows.js';
-import { type ComputedBatch, computeBatch } from './compute.js';
+import type { ComputedBatch } from './compute.js';
+import type { EventIdColumn } from './event-id-column.js';
 import { type RowRateLimiter, unlimited } from './rate-limit.js';
-import { readBatch } from './read-batch.js';
+import { readComputedBatch } from './read-batch.js';
 import { isConnectionLost, isTimeout, isTransient } from './retry-policy.js';
 
 export type OnBadRow = 'fail' | 'skip';
@@ -141,13 +142,10 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   let failures = 0;
 
   const fetch = (conns: Conns, cursor: bigint, size: number): Promise<ComputedBatch & { size: number }> => {
-    const t0 = performance.now();
-    const p = readBatch(conns.reader, opts.table, cursor, opts.toId, size)
-      .then((rows) => {
-        result.readMs += performance.now() - t0;
-        return computeBatch(rows);
-      })
-      .then((b) => ({ ...b, size }));
+    const p = readComputedBatch(conns.reader, opts.table, cursor, opts.toId, size).then((r) => {
+      result.readMs += r.readMs;
+      return { ...r.batch, size };
+    });
     p.catch(() => {}); // awaited later (or abandoned on stop); never an unhandled rejection
     return p;
   };
@@ -160,7 +158,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   const write = async (
     writer: pg.PoolClient | undefined,
     ids: string[],
-    eids: string[],
+    eids: EventIdColumn,
     lastId: bigint,
     skipped: number,
     predecessor: Promise<unknown>,
@@ -232,7 +230,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
       lastId: batch.lastId,
       batchSize: batch.size,
       ms: Date.now() - started,
-      sample: batch.ids.slice(0, 3).map((id, i) => ({ id, eventId: batch.eventIds[i]! })),
+      sample: batch.ids.slice(0, 3).map((id, i) => ({ id, eventId: batch.eventIds.at(i) })),
     });
     if (batch.rowsRead < batch.size) result.complete = true;
   };
