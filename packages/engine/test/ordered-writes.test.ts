@@ -24,7 +24,7 @@ async function shardDb(name: string): Promise<string> {
   return url;
 }
 
-async function processShard(url: string, extra: { lockTimeoutMs?: number } = {}) {
+async function processShard(url: string, extra: { lockTimeoutMs?: number; cursor?: bigint } = {}) {
   const pool = new pg.Pool({ connectionString: url, max: 3 });
   try {
     return await processRange({
@@ -88,24 +88,8 @@ describe('a shard with two writers', () => {
     expect(await filledAbove(url, 4000)).toBe(0);
     // Resuming from the checkpoint, once the fault is gone, finishes exactly.
     await withClient(url, (c) => c.query('DROP TRIGGER fail_4500 ON run_logs'));
-    const pool = new pg.Pool({ connectionString: url, max: 3 });
-    try {
-      const r = await processRange({
-        pool,
-        table: RUN_LOGS,
-        cursor: 4000n,
-        toId: BigInt(ROWS),
-        batchSize: 1000,
-        commit: true,
-        onBadRow: 'fail',
-        shard: { runId: 1, shardNo: 0 },
-        writeDepth: 2,
-        logger,
-      });
-      expect(r).toMatchObject({ complete: true, rowsUpdated: ROWS - 4000 });
-    } finally {
-      await pool.end();
-    }
+    const r = await processShard(url, { cursor: 4000n });
+    expect(r).toMatchObject({ complete: true, rowsUpdated: ROWS - 4000 });
     expect(await ledger(url)).toEqual({ checkpoint: String(ROWS), rows: ROWS, batches: 10 });
   });
 
