@@ -20,8 +20,8 @@ export interface WorkerSettings {
 }
 
 export const DEFAULT_WORKER_SETTINGS = {
-  concurrency: 1,
-  writers: 2,
+  concurrency: 2,
+  writers: 1,
   shutdownTimeoutMs: 30_000,
   lockDurationMs: 30_000,
   stalledIntervalMs: 30_000,

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { freshDatabase, withClient } from '../../../test-support/db.js';
 import {
+  FAST_WORKER_FLAGS,
   rowsDone,
   startFleet,
   waitFor,
@@ -114,7 +115,7 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
     expect(now.rows.sort((a, b) => Number(a.id) - Number(b.id))).toEqual(appRows);
   });
 
-  it('a SIGKILLed worker loses no work: its shard is resumed from the checkpoint by another', async () => {
+  it('a SIGKILLed worker (two writers per shard) loses no work: another resumes from the checkpoint', async () => {
     const url = await prepared('sigkill', 60_000);
     const env = envFor(url);
     const started = await start(env, 'kill', [
@@ -125,7 +126,8 @@ describe('distributed backfill', { timeout: 300_000 }, () => {
       '--max-rows-per-second',
       '8000',
     ]);
-    const fleet = startFleet(1, env);
+    // One shard at a time, two UPDATEs in flight: the kill can land while a batch waits on the one before.
+    const fleet = startFleet(1, env, [...FAST_WORKER_FLAGS, '--concurrency', '1', '--writers', '2']);
     try {
       // Once the only worker is mid-shard, kill it without warning and start a replacement.
       await waitForCheckpoint(url);

@@ -67,7 +67,7 @@ function spawnWorkers(n: number, env: NodeJS.ProcessEnv): { procs: ChildProcess[
   const logFile = join(tmpdir(), `backfill-demo-workers-${process.pid}.log`);
   const log = createWriteStream(logFile);
   const procs = Array.from({ length: n }, () => {
-    const p = spawn(process.execPath, [CLI_BIN, 'worker', '--concurrency', '1', '--poll-interval', '250ms'], {
+    const p = spawn(process.execPath, [CLI_BIN, 'worker', '--poll-interval', '250ms'], {
       env: { ...env, QUEUE_PREFIX: DEMO_PREFIX, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
