@@ -100,16 +100,24 @@ export async function benchFleet(
     const updated = completed.reduce((s, l) => s + l.rowsUpdated, 0);
     if (updated !== rows) throw new Error(`${workers} workers updated ${updated} of ${rows} rows`);
     const dbMs = completed.reduce((s, l) => s + l.readMs + l.writeMs, 0);
-    // Queue overhead: the part of each worker's busy span (first claim → last completion) not spent
-    // inside the batch engine: fetching jobs, claiming and completing shards in the ledger.
-    let span = 0;
+    // Queue overhead: the share of each worker's shard slots (--concurrency of them) not spent inside
+    // the batch engine (fetching jobs, claiming and completing shards in the ledger) while it still
+    // had queued work, i.e. from its first claim to its last. Slots idle after that are the run's
+    // tail, not the queue's cost.
+    let capacity = 0;
     let inRange = 0;
     for (const w of fleet) {
       const claims = w.lines.filter((l) => l.msg === 'shard claimed').map((l) => Date.parse(l.time));
       const dones = w.lines.filter((l) => l.msg === 'shard completed');
-      if (!claims.length || !dones.length) continue;
-      span += Math.max(...dones.map((l) => Date.parse(l.time))) - Math.min(...claims);
-      inRange += dones.reduce((s, l) => s + l.rangeMs, 0);
+      const slots = w.lines.find((l) => l.msg === 'worker started')?.concurrency ?? 1;
+      if (claims.length < 2 || !dones.length) continue;
+      const from = Math.min(...claims);
+      const to = Math.max(...claims);
+      capacity += slots * (to - from);
+      for (const d of dones) {
+        const end = Date.parse(d.time);
+        inRange += Math.max(0, Math.min(end, to) - Math.max(end - d.rangeMs, from));
+      }
     }
     const rss = fleet.map((w) => w.lines.find((l) => l.msg === 'worker stopped')?.peakRssMb ?? null);
     return {
@@ -120,7 +128,7 @@ export async function benchFleet(
       rowsPerSecond: Math.round(rows / seconds),
       dbMicrosPerRow: (dbMs * 1000) / rows,
       dbCpuMicrosPerRow: (dbCpuSeconds * 1e6) / rows,
-      queueOverhead: span > 0 ? Math.max(0, 1 - inRange / span) : null,
+      queueOverhead: capacity > 0 ? Math.max(0, 1 - inRange / capacity) : null,
       peakRssMb: Math.max(...rss.filter((x) => x !== null)),
       series,
     };
