@@ -28,3 +28,25 @@ export async function tableChecksum(url: string): Promise<string> {
     return rows[0].h as string;
   });
 }
+
+/**
+ * A running run (id 1) with one running shard 0 over ids 1..shardToId, for engine tests that call
+ * processRange with a shard ledger directly (no producer, no queue).
+ */
+export async function insertRunningShard(
+  url: string,
+  opts: { name: string; runToId: number; shardToId: number; estimatedRows?: number },
+): Promise<void> {
+  await withClient(url, async (c) => {
+    await c.query(
+      `INSERT INTO backfill_runs (id, name, table_name, event_id_version, status, from_id, to_id, shard_rows, planner)
+       VALUES (1, $1, 'run_logs', 1, 'running', 1, $2::bigint, $2::int, 'test')`,
+      [opts.name, opts.runToId],
+    );
+    await c.query(
+      `INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status, estimated_rows)
+       VALUES (1, 0, 1, $1, 'running', $2)`,
+      [opts.shardToId, opts.estimatedRows ?? 0],
+    );
+  });
+}

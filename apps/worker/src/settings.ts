@@ -1,4 +1,5 @@
-// Worker process settings, parsed once at the edge (flags or environment) by the caller.
+// Worker process settings, parsed once at the edge by the caller; the defaults live there too (the
+// `backfill worker` flags), in one place.
 export interface WorkerSettings {
   databaseUrl: string;
   redisUrl: string;
@@ -18,12 +19,3 @@ export interface WorkerSettings {
   /** Name recorded in the ledger for the shards this process works on. */
   workerId: string;
 }
-
-export const DEFAULT_WORKER_SETTINGS = {
-  concurrency: 2,
-  writers: 1,
-  shutdownTimeoutMs: 30_000,
-  lockDurationMs: 30_000,
-  stalledIntervalMs: 30_000,
-  pollIntervalMs: 1000,
-} as const;

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, withClient } from '../../../test-support/db.js';
 import { captureLogger } from '../../../test-support/logger.js';
-import { seedLegacyRows } from '../../../test-support/seed.js';
+import { insertRunningShard, seedLegacyRows } from '../../../test-support/seed.js';
 
 const { logger } = captureLogger('warn');
 const ROWS = 10_000;
@@ -14,13 +14,7 @@ async function shardDb(name: string): Promise<string> {
   const url = await freshDatabase(`ordered_${name}`);
   await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...DEFAULT_LOCK_POLICY });
   await seedLegacyRows(url, ROWS);
-  await withClient(url, async (c) => {
-    await c.query(`INSERT INTO backfill_runs (id, name, table_name, event_id_version, status, from_id, to_id, shard_rows, planner)
-                   VALUES (1, 'o', 'run_logs', 1, 'running', 1, ${ROWS}, ${ROWS}, 'test')`);
-    await c.query(
-      `INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status) VALUES (1, 0, 1, ${ROWS}, 'running')`,
-    );
-  });
+  await insertRunningShard(url, { name: 'o', runToId: ROWS, shardToId: ROWS });
   return url;
 }
 

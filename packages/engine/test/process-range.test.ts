@@ -14,7 +14,7 @@ import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, withClient } from '../../../test-support/db.js';
 import { captureLogger } from '../../../test-support/logger.js';
-import { seedLegacyRows } from '../../../test-support/seed.js';
+import { insertRunningShard, seedLegacyRows } from '../../../test-support/seed.js';
 
 const { logger } = captureLogger('warn');
 
@@ -173,13 +173,7 @@ describe('runBackfill / processRange', () => {
 
   it('processRange records each batch in the shard ledger in the same statement', async () => {
     const u = await preparedDb('ledger', 5000);
-    await withClient(u, async (c) => {
-      await c.query(`INSERT INTO backfill_runs (id, name, table_name, event_id_version, status, from_id, to_id, shard_rows, planner)
-                     VALUES (1, 't', 'run_logs', 1, 'running', 1, 5000, 5000, 'test')`);
-      await c.query(
-        `INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status) VALUES (1, 0, 1, 4000, 'running')`,
-      );
-    });
+    await insertRunningShard(u, { name: 't', runToId: 5000, shardToId: 4000 });
     const pool = new pg.Pool({ connectionString: u, max: 2 });
     try {
       const r = await processRange({
@@ -207,13 +201,7 @@ describe('runBackfill / processRange', () => {
 describe('shards that keep timing out', () => {
   it('give up with BatchTimeoutError after the retry budget, and split into two halves in the ledger', async () => {
     const u = await preparedDb('split', 2000);
-    await withClient(u, async (c) => {
-      await c.query(`INSERT INTO backfill_runs (id, name, table_name, event_id_version, status, from_id, to_id, shard_rows, planner)
-                     VALUES (1, 's', 'run_logs', 1, 'running', 1, 2000, 2000, 'test')`);
-      await c.query(
-        `INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status, estimated_rows) VALUES (1, 0, 1, 2000, 'running', 2000)`,
-      );
-    });
+    await insertRunningShard(u, { name: 's', runToId: 2000, shardToId: 2000, estimatedRows: 2000 });
     const holder = new pg.Client({ connectionString: u });
     await holder.connect();
     await holder.query('BEGIN');
