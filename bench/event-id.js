@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { mulberry32 } from '@backfill/engine';
+import { mulberry32 } from '@backfill/demo-data';
 import { canonicalEvent, EVENT_ID_NAMESPACE, eventId } from '@backfill/shared/event-id';
 import canonicalize from 'canonicalize';
 import { v5 as uuidv5 } from 'uuid';

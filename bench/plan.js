@@ -6,7 +6,10 @@
 // Imports resolve to the built packages: `npx tsc -b packages/engine` (or `npm run build`) first.
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { createPool, insertDemoRows, planShards, silentLogger } from '@backfill/engine';
+import { insertDemoRows } from '@backfill/demo-data';
+import { createPool } from '@backfill/engine/db';
+import { silentLogger } from '@backfill/engine/logger';
+import { planShards } from '@backfill/engine/plan';
 import pg from 'pg';
 
 const RUN_LOGS = { schema: 'public', name: 'run_logs' };

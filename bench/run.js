@@ -3,7 +3,10 @@
 // stated against, prints a table and writes bench/results.json.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createPool, DEFAULT_LOCK_POLICY, insertDemoRows, migrateUp, silentLogger } from '@backfill/engine';
+import { insertDemoRows } from '@backfill/demo-data';
+import { createPool } from '@backfill/engine/db';
+import { silentLogger } from '@backfill/engine/logger';
+import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { benchEventId } from './event-id.js';
 import { benchFleet, benchQueueMemory, throughputSvg } from './fleet.js';
 import { admin, dbUrl, dropDb, fmt, withDb } from './lib.js';

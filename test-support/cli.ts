@@ -3,6 +3,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../apps/cli/bin/backfill.js', import.meta.url));
+/** The worker deployable (what the Docker image's worker service runs). */
+export const WORKER = fileURLToPath(new URL('../apps/worker/bin/backfill-worker.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -12,7 +14,15 @@ export interface CliResult {
 }
 
 export function spawnCli(args: string[], env: Record<string, string> = {}, input?: string): ChildProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  return spawnBin(CLI, args, env, input);
+}
+
+export function spawnWorker(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawnBin(WORKER, args, env);
+}
+
+function spawnBin(bin: string, args: string[], env: Record<string, string>, input?: string): ChildProcess {
+  const child = spawn(process.execPath, [bin, ...args], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

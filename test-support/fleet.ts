@@ -1,6 +1,6 @@
 // Worker processes and run-level waits for the distributed tests.
 import type { ChildProcess } from 'node:child_process';
-import { collect, spawnCli } from './cli.js';
+import { collect, spawnWorker } from './cli.js';
 import { withClient } from './db.js';
 
 export interface Fleet {
@@ -30,7 +30,7 @@ export function startFleet(
   const logs: string[] = [];
   const done: Promise<unknown>[] = [];
   const add = () => {
-    const p = spawnCli(['worker', ...flags], { LOG_LEVEL: 'info', ...env });
+    const p = spawnWorker(flags, { LOG_LEVEL: 'info', ...env });
     const i = logs.push('') - 1;
     p.stderr!.on('data', (d) => {
       logs[i] += d;

@@ -1,5 +1,6 @@
 // What every command gets: the parsed environment and a logger. Built once, at the edge.
-import { createLogger, type EnvConfig, type Logger, parseEnv } from '@backfill/engine';
+import { type EnvConfig, parseEnv } from '@backfill/engine/config';
+import { createLogger, type Logger } from '@backfill/engine/logger';
 
 export interface CommandContext {
   env: EnvConfig;

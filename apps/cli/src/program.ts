@@ -1,6 +1,6 @@
 // The `backfill` command tree. Commands live in ./commands, one file each; this file only wires them.
 
-import { BackfillError, ExitCode, isConnectionFailure, PgCode, pgCodeOf } from '@backfill/engine';
+import { describeFailure, ExitCode } from '@backfill/engine/cli';
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands/index.js';
 
@@ -39,24 +39,8 @@ export async function runCli(argv: string[]): Promise<number> {
       // --help and --version "fail" with exit code 0; every other commander error is bad usage.
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
-    if (err instanceof BackfillError) {
-      process.stderr.write(`backfill: ${err.message}\n`);
-      return err.exitCode;
-    }
-    // Safety net for faults that reached here without a typed wrapper.
-    if (pgCodeOf(err) === PgCode.invalidCatalogName) {
-      process.stderr.write(
-        `backfill: ${(err as Error).message}: run \`backfill migrate\` first (it creates the database)\n`,
-      );
-      return ExitCode.checkFailed;
-    }
-    if (isConnectionFailure(err)) {
-      process.stderr.write(
-        `backfill: cannot reach a service (check DATABASE_URL / REDIS_URL): ${(err as Error).message}\n`,
-      );
-      return ExitCode.unavailable;
-    }
-    process.stderr.write(`backfill: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
-    return ExitCode.checkFailed;
+    const failure = describeFailure(err);
+    process.stderr.write(`backfill: ${failure.message}\n`);
+    return failure.exitCode;
   }
 }

@@ -1,6 +1,6 @@
 // Progress for long commands: a bar on a TTY (cli-progress), periodic log lines otherwise.
 
-import type { Logger } from '@backfill/engine';
+import type { Logger } from '@backfill/engine/logger';
 import cliProgress from 'cli-progress';
 
 export interface Progress {

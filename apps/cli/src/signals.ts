@@ -1,5 +1,5 @@
 // SIGINT/SIGTERM: the first asks the work to stop at the next batch boundary; a second one exits now.
-import { ExitCode } from '@backfill/engine';
+import { ExitCode } from '@backfill/engine/cli';
 
 export interface Interrupt {
   signal: AbortSignal;

@@ -1,4 +1,4 @@
-import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine';
+import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';

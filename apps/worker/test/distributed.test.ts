@@ -1,6 +1,6 @@
 // The distributed backfill end to end: worker child processes, real Redis and PostgreSQL.
 
-import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine';
+import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';

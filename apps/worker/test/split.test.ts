@@ -1,6 +1,6 @@
 // A shard whose batches keep timing out is split in two by the worker, the halves are queued, and the
 // run still finishes exactly: a worker process, real Redis and PostgreSQL.
-import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine';
+import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';

@@ -1,17 +1,29 @@
-// Typed errors. `exitCode` is what the CLI exits with; `retryable` is what a worker uses to decide
-// between another attempt and failing the shard at once.
+// Typed errors. `kind` says what went wrong in terms every front understands (the CLI maps kinds to
+// exit codes, the HTTP API to statuses); `retryable` is what a worker uses to decide between another
+// attempt and failing the shard at once.
 
-export const ExitCode = {
-  ok: 0,
-  checkFailed: 1,
-  usage: 2,
-  unavailable: 3,
-  interrupted: 130,
-  terminated: 143,
-} as const;
+export const ERROR_KINDS = [
+  /** Bad flag, variable, input file or request: nothing was written. */
+  'usage',
+  /** The named run or shard does not exist. */
+  'not_found',
+  /** The thing exists, but its state does not allow the action (pause a finished run, …). */
+  'conflict',
+  /** A check the operator asked for did not pass, or the work itself failed. */
+  'check_failed',
+  /** PostgreSQL or Redis cannot be reached. */
+  'unavailable',
+  /** A lock or statement timed out: the database is busy; trying later may work. */
+  'busy',
+  /** A row's content cannot be processed (see event-id SPEC.md). */
+  'bad_data',
+  /** The table does not look like run_logs (missing column, wrong type). */
+  'schema',
+] as const;
+export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 export class BackfillError extends Error {
-  readonly exitCode: number = ExitCode.checkFailed;
+  readonly kind: ErrorKind = 'check_failed';
   readonly retryable: boolean = false;
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -19,30 +31,44 @@ export class BackfillError extends Error {
   }
 }
 
-/** Bad flag, bad environment variable, bad input file: nothing was written. Exit 2. */
+/** Bad flag, bad environment variable, bad input file: nothing was written. */
 export class UsageError extends BackfillError {
-  override readonly exitCode = ExitCode.usage;
+  override readonly kind = 'usage';
 }
 
-/** A check the operator asked for did not pass (verify found mismatches, …). Exit 1. */
+/** An unknown run or shard. */
+export class NotFoundError extends BackfillError {
+  override readonly kind = 'not_found';
+}
+
+/** The run's (or shard's) state does not allow the action; nothing changed. */
+export class ConflictError extends BackfillError {
+  override readonly kind = 'conflict';
+}
+
+/** A check the operator asked for did not pass (verify found mismatches, …). */
 export class CheckFailedError extends BackfillError {}
 
-/** PostgreSQL or Redis cannot be reached. Exit 3; retryable for workers. */
+/** PostgreSQL or Redis cannot be reached. Retryable for workers. */
 export class UnavailableError extends BackfillError {
-  override readonly exitCode = ExitCode.unavailable;
+  override readonly kind = 'unavailable';
   override readonly retryable = true;
 }
 
 /** The table does not look like run_logs (missing column, wrong type). Permanent. */
-export class SchemaError extends BackfillError {}
+export class SchemaError extends BackfillError {
+  override readonly kind = 'schema';
+}
 
 /** A lock could not be taken within lock_timeout on any of the allowed tries. */
 export class LockTimeoutError extends BackfillError {
+  override readonly kind = 'busy';
   override readonly retryable = true;
 }
 
 /** A row whose event id cannot be computed (see event-id SPEC.md). Permanent. */
 export class BadRowError extends BackfillError {
+  override readonly kind = 'bad_data';
   constructor(
     readonly rowId: string,
     readonly reason: string,

@@ -1,4 +1,4 @@
-import { computeBatch, EventIdColumn, type SourceRow } from '@backfill/engine';
+import { computeBatch, EventIdColumn, type SourceRow } from '@backfill/engine/backfill';
 import { eventId } from '@backfill/shared/event-id';
 import { describe, expect, it } from 'vitest';
 

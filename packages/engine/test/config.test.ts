@@ -1,4 +1,5 @@
-import { DEFAULT_DATABASE_URL, parseEnv, redactUrl, UsageError } from '@backfill/engine';
+import { DEFAULT_DATABASE_URL, parseEnv, redactUrl } from '@backfill/engine/config';
+import { UsageError } from '@backfill/engine/errors';
 import { describe, expect, it } from 'vitest';
 
 describe('parseEnv', () => {

@@ -1,13 +1,12 @@
+import { RUN_LOGS } from '@backfill/engine/db';
+import { LockTimeoutError, SchemaError } from '@backfill/engine/errors';
 import {
   DEFAULT_LOCK_POLICY,
   eventIdIndexState,
-  LockTimeoutError,
   migrateDown,
   migrateUp,
-  RUN_LOGS,
-  SchemaError,
   tableColumns,
-} from '@backfill/engine';
+} from '@backfill/engine/migrate';
 import { EVENT_ID_INDEX_NAME } from '@backfill/shared';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';

@@ -1,6 +1,8 @@
 // A shard written by two connections at once: the data work overlaps, but batches commit (and move the
 // shard's checkpoint) strictly in order, so a crash or a failed batch never leaves rows behind it.
-import { DEFAULT_LOCK_POLICY, migrateUp, processRange, RUN_LOGS, verifyRange } from '@backfill/engine';
+import { processRange, verifyRange } from '@backfill/engine/backfill';
+import { RUN_LOGS } from '@backfill/engine/db';
+import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, withClient } from '../../../test-support/db.js';

@@ -1,19 +1,14 @@
+import { insertDemoRows } from '@backfill/demo-data';
+import { createPool, quoteIdent, RUN_LOGS, type TableRef } from '@backfill/engine/db';
+import { SchemaError, UsageError } from '@backfill/engine/errors';
+import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import {
-  createPool,
-  DEFAULT_LOCK_POLICY,
-  insertDemoRows,
-  migrateUp,
   type PlannedShard,
   type PlanOptions,
   packPieces,
   planShards,
-  quoteIdent,
-  RUN_LOGS,
-  SchemaError,
   type ShardPlan,
-  type TableRef,
-  UsageError,
-} from '@backfill/engine';
+} from '@backfill/engine/plan';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

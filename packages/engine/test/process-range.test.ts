@@ -1,14 +1,8 @@
-import {
-  BadRowError,
-  BatchTimeoutError,
-  DEFAULT_LOCK_POLICY,
-  migrateUp,
-  processRange,
-  RUN_LOGS,
-  runBackfill,
-  splitShard,
-  verifyRange,
-} from '@backfill/engine';
+import { BatchTimeoutError, processRange, runBackfill, verifyRange } from '@backfill/engine/backfill';
+import { RUN_LOGS } from '@backfill/engine/db';
+import { BadRowError } from '@backfill/engine/errors';
+import { splitShard } from '@backfill/engine/ledger';
+import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';

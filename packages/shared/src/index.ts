@@ -1,3 +1,3 @@
 export * from './migrations.js';
-export * from './queue.js';
 export * from './schema.js';
+export * from './settings.js';

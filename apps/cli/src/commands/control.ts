@@ -1,18 +1,19 @@
 // pause / resume / retry / cancel / recover / finalize: thin wrappers over the producer's controls.
-import { UsageError } from '@backfill/engine';
-import type { ControlContext } from '@backfill/producer';
+
+import type { ControlContext } from '@backfill/control';
+import { int, parseOptions } from '@backfill/engine/cli';
+import { UsageError } from '@backfill/engine/errors';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { int, parseOptions } from '../options.js';
 import { fmtInt, printResult } from '../output.js';
 
 // Loaded on use: commands that do not need it start faster and lighter.
-const producer = () => import('@backfill/producer');
+const control = () => import('@backfill/control');
 
 async function withCtx<T>(fn: (ctx: ControlContext) => Promise<T>): Promise<T> {
   const { env, logger } = createContext();
-  return (await producer()).withControl(
+  return (await control()).withControl(
     { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
     fn,
   );
@@ -29,7 +30,7 @@ export function registerControl(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
       const o = parseOptions(Json, raw);
-      const run = await withCtx(async (ctx) => (await producer()).pauseRun(ctx, name));
+      const run = await withCtx(async (ctx) => (await control()).pauseRun(ctx, name));
       printResult(o.json, { name: run.name, status: run.status }, () => [
         `run ${run.name} paused (resume: backfill resume ${run.name})`,
       ]);
@@ -41,7 +42,7 @@ export function registerControl(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
       const o = parseOptions(Json, raw);
-      const run = await withCtx(async (ctx) => (await producer()).resumeRun(ctx, name));
+      const run = await withCtx(async (ctx) => (await control()).resumeRun(ctx, name));
       printResult(o.json, { name: run.name, status: run.status }, () => [`run ${run.name} resumed`]);
     });
 
@@ -61,7 +62,7 @@ export function registerControl(program: Command): void {
       if (o.failed === (o.shard !== undefined))
         throw new UsageError('retry: give exactly one of --failed or --shard N');
       const retried = await withCtx(async (ctx) =>
-        (await producer()).retryShards(
+        (await control()).retryShards(
           ctx,
           name,
           o.failed ? { failed: true } : { shardNo: o.shard as number },
@@ -82,7 +83,7 @@ export function registerControl(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
       const o = parseOptions(Json, raw);
-      const r = await withCtx(async (ctx) => (await producer()).cancelRun(ctx, name));
+      const r = await withCtx(async (ctx) => (await control()).cancelRun(ctx, name));
       printResult(o.json, { name, cancelledShards: r.cancelledShards }, () => [
         `run ${name} cancelled (${r.cancelledShards} unfinished shards)`,
       ]);
@@ -97,7 +98,7 @@ export function registerControl(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
       const o = parseOptions(Json, raw);
-      const r = await withCtx(async (ctx) => (await producer()).recoverRun(ctx, name));
+      const r = await withCtx(async (ctx) => (await control()).recoverRun(ctx, name));
       printResult(o.json, { name, enqueued: r.enqueued }, () => [
         `run ${name}: ${fmtInt(r.enqueued)} unfinished shards enqueued from the ledger`,
       ]);
@@ -113,7 +114,7 @@ export function registerControl(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
       const o = parseOptions(Json.extend({ sample: int(1, 10_000_000) }), raw);
-      const r = await withCtx(async (ctx) => (await producer()).finalizeRun(ctx, name, { sample: o.sample }));
+      const r = await withCtx(async (ctx) => (await control()).finalizeRun(ctx, name, { sample: o.sample }));
       printResult(o.json, { name, ...r }, () => [
         `run ${name} finalized: ${r.shardsFinishedInline} shards finished inline (${fmtInt(r.rowsUpdatedInline)} rows); ` +
           `verify: ${fmtInt(r.verify.rowsChecked)} sampled rows match, 0 NULL event_id in ids ${r.verify.fromId}..${r.verify.toId}`,

@@ -1,16 +1,11 @@
 // `backfill demo-data`: fills run_logs with realistic legacy rows (event_id NULL) for demos and benchmarks.
-import {
-  createPool,
-  DEMO_MAX_ROWS,
-  type DemoDataSummary,
-  ensureDatabase,
-  insertDemoRows,
-  RUN_LOGS,
-} from '@backfill/engine';
+
+import { DEMO_MAX_ROWS, type DemoDataSummary, insertDemoRows } from '@backfill/demo-data';
+import { int, parseOptions } from '@backfill/engine/cli';
+import { createPool, ensureDatabase, RUN_LOGS } from '@backfill/engine/db';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { int, parseOptions } from '../options.js';
 import { createProgress } from '../progress.js';
 
 const DemoDataOptions = z.object({

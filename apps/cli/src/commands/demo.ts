@@ -6,29 +6,23 @@ import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  connectClient,
-  createPool,
-  DEFAULT_LOCK_POLICY,
-  ensureDatabase,
-  getRun,
-  insertDemoRows,
-  type Logger,
-  migrateUp,
-  quoteIdent,
-  redactUrl,
-  UsageError,
-} from '@backfill/engine';
-import type { RunStatusReport } from '@backfill/producer';
+import type { RunStatusReport } from '@backfill/control';
+import { insertDemoRows } from '@backfill/demo-data';
+import { int, parseOptions } from '@backfill/engine/cli';
+import { redactUrl } from '@backfill/engine/config';
+import { connectClient, createPool, ensureDatabase, quoteIdent } from '@backfill/engine/db';
+import { UsageError } from '@backfill/engine/errors';
+import type { Logger } from '@backfill/engine/logger';
+import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
+import { RUN_SETTINGS_DEFAULTS } from '@backfill/shared/settings';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { int, parseOptions } from '../options.js';
 import { fmtInt, fmtSeconds, printResult } from '../output.js';
 import { createProgress } from '../progress.js';
 
 // Loaded on use: commands that do not need it start faster and lighter.
-const producer = () => import('@backfill/producer');
+const control = () => import('@backfill/control');
 
 const DemoOptions = z.object({
   rows: int(1, 100_000_000),
@@ -110,7 +104,7 @@ export function registerDemo(program: Command): void {
       };
       const started = Date.now();
       // Both services up front, each with its address and how to start it.
-      (await (await producer()).connectRedis(env.REDIS_URL)).disconnect();
+      (await (await control()).connectRedis(env.REDIS_URL)).disconnect();
       out(
         `backfill demo: database ${redactUrl(url)} (reset), Redis ${redactUrl(env.REDIS_URL)}, prefix ${DEMO_PREFIX}`,
       );
@@ -145,24 +139,16 @@ export function registerDemo(program: Command): void {
         `[2/5] migrate: ${migrated.applied.join(', ')}; index ${migrated.index}; ${fmtSeconds(migrated.seconds)}`,
       );
 
-      const control = { databaseUrl: url, redisUrl: env.REDIS_URL, prefix: DEMO_PREFIX, logger };
+      const controlConfig = { databaseUrl: url, redisUrl: env.REDIS_URL, prefix: DEMO_PREFIX, logger };
       const runStarted = Date.now();
-      const start = await (await producer()).withControl(control, async (ctx) =>
-        (await producer()).startRun(ctx, {
+      const start = await (await control()).withControl(controlConfig, async (ctx) =>
+        (await control()).startRun(ctx, {
           name: 'demo',
           shardRows: o.shardRows,
           order: 'asc',
           method: 'auto',
           analyze: false,
-          settings: {
-            batchSize: 5000,
-            maxRowsPerSecond: 0,
-            statementTimeoutMs: 30_000,
-            lockTimeoutMs: 2000,
-            onBadRow: 'fail',
-            attempts: 5,
-            backoffMs: 2000,
-          },
+          settings: RUN_SETTINGS_DEFAULTS,
           commit: true,
         }),
       );
@@ -178,10 +164,9 @@ export function registerDemo(program: Command): void {
       const progress = createProgress({ label: 'backfill', logger, json: o.json, intervalMs: 3000 });
       let final: RunStatusReport;
       try {
-        final = await (await producer()).withControl(control, async (ctx) => {
+        final = await (await control()).withControl(controlConfig, async (ctx) => {
           for (;;) {
-            const run = await getRun(ctx.db, 'demo');
-            const s = await (await producer()).runStatus(ctx, run!);
+            const s = await (await control()).readRunStatus(ctx, 'demo');
             progress.setTotal(Math.max(s.progress.estimatedRows, s.progress.rowsUpdated));
             progress.update(s.progress.rowsUpdated, { shards: s.progress.shards });
             if (s.run.status !== 'running') return s;
@@ -207,8 +192,8 @@ export function registerDemo(program: Command): void {
         );
         return;
       }
-      const fin = await (await producer()).withControl(control, async (ctx) =>
-        (await producer()).finalizeRun(ctx, 'demo', { sample: 10_000 }),
+      const fin = await (await control()).withControl(controlConfig, async (ctx) =>
+        (await control()).finalizeRun(ctx, 'demo', { sample: 10_000 }),
       );
       out(
         `[5/5] finalize: ${fmtInt(fin.verify.rowsChecked)} sampled rows recomputed, ${fin.verify.mismatches} mismatches, ` +

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { ExitCode } from '@backfill/engine';
+import { ExitCode } from '@backfill/engine/cli';
 import { tryEventId } from '@backfill/shared/event-id';
 import type { Command } from 'commander';
 

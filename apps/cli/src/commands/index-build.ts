@@ -1,8 +1,8 @@
-import { buildEventIdIndex } from '@backfill/engine';
+import { parseOptions } from '@backfill/engine/cli';
+import { buildEventIdIndex } from '@backfill/engine/migrate';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { parseOptions } from '../options.js';
 import { printResult } from '../output.js';
 import { addLockFlags, lockFlagsSchema, toLockPolicy } from './lock-flags.js';
 

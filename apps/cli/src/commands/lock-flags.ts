@@ -1,17 +1,28 @@
 // Lock-timeout flags shared by migrate, migrate --down and index.
+
+import { duration, int } from '@backfill/engine/cli';
+import { DEFAULT_LOCK_POLICY as L } from '@backfill/engine/migrate';
+import { formatDuration } from '@backfill/shared/settings';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { duration, int } from '../options.js';
 
 export function addLockFlags(cmd: Command): Command {
   return cmd
-    .option('--lock-timeout <duration>', 'lock_timeout for each ALTER TABLE try (e.g. 500ms, 3s)', '3s')
+    .option(
+      '--lock-timeout <duration>',
+      'lock_timeout for each ALTER TABLE try (e.g. 500ms, 3s)',
+      formatDuration(L.lockTimeoutMs),
+    )
     .option(
       '--index-lock-timeout <duration>',
       'lock_timeout for each CREATE/DROP INDEX CONCURRENTLY try',
-      '1m',
+      formatDuration(L.indexLockTimeoutMs),
     )
-    .option('--lock-retries <n>', 'tries per step before giving up (backoff doubles, with jitter)', '10');
+    .option(
+      '--lock-retries <n>',
+      'tries per step before giving up (backoff doubles, with jitter)',
+      String(L.attempts),
+    );
 }
 
 export const lockFlagsSchema = z.object({

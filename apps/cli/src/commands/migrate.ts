@@ -1,8 +1,8 @@
-import { migrateDown, migrateUp } from '@backfill/engine';
+import { choice, parseOptions } from '@backfill/engine/cli';
+import { migrateDown, migrateUp } from '@backfill/engine/migrate';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { choice, parseOptions } from '../options.js';
 import { fmtSeconds, printResult } from '../output.js';
 import { addLockFlags, lockFlagsSchema, toLockPolicy } from './lock-flags.js';
 

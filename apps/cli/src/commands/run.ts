@@ -1,8 +1,13 @@
-import { type RunSummary, runBackfill } from '@backfill/engine';
+import { type RunSummary, runBackfill } from '@backfill/engine/backfill';
+import { choice, duration, int, parseOptions, pkId } from '@backfill/engine/cli';
+import {
+  formatDuration,
+  RUN_SETTINGS_DEFAULTS as R,
+  SINGLE_PROCESS_WRITERS,
+} from '@backfill/shared/settings';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { choice, duration, int, parseOptions, pkId } from '../options.js';
 import { fmtInt, fmtSeconds, printResult } from '../output.js';
 import { createProgress } from '../progress.js';
 import { onInterrupt } from '../signals.js';
@@ -29,25 +34,33 @@ export function registerRun(program: Command): void {
         'Resumable: re-running continues where it stopped.',
     )
     .option('--commit', 'write (without it: read, compute and report, write nothing)')
-    .option('--batch-size <n>', 'rows per batch (one UPDATE each)', '5000')
+    .option('--batch-size <n>', 'rows per batch (one UPDATE each)', String(R.batchSize))
     .option('--from-id <id>', 'first id of the range (default: min(id))')
     .option(
       '--to-id <id>',
       'last id of the range (default: max(id) read at start, so the run ends under inserts)',
     )
-    .option('--max-rows-per-second <n>', 'throttle; 0 = unlimited', '0')
-    .option('--statement-timeout <duration>', 'statement_timeout per statement', '30s')
+    .option('--max-rows-per-second <n>', 'throttle; 0 = unlimited', String(R.maxRowsPerSecond))
+    .option(
+      '--statement-timeout <duration>',
+      'statement_timeout per statement',
+      formatDuration(R.statementTimeoutMs),
+    )
     .option(
       '--lock-timeout <duration>',
       'lock_timeout per statement (the backfill loses lock fights, the app wins)',
-      '2s',
+      formatDuration(R.lockTimeoutMs),
     )
     .option(
       '--on-bad-row <mode>',
       'fail: stop at a row whose id cannot be computed; skip: record it in backfill_errors and go on',
-      'fail',
+      R.onBadRow,
     )
-    .option('--writers <n>', 'UPDATE statements in flight at once, each on its own connection', '2')
+    .option(
+      '--writers <n>',
+      'UPDATE statements in flight at once, each on its own connection',
+      String(SINGLE_PROCESS_WRITERS),
+    )
     .option('--json', 'print the final summary as one JSON object')
     .addHelpText(
       'after',

@@ -1,13 +1,14 @@
-import type { StartResult } from '@backfill/producer';
+import type { StartResult } from '@backfill/control';
+import { choice, duration, int, parseOptions, pkId } from '@backfill/engine/cli';
 import { EVENT_ID_VERSION } from '@backfill/shared/event-id';
+import { formatDuration, PLAN_DEFAULTS, RUN_SETTINGS_DEFAULTS as R } from '@backfill/shared/settings';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { choice, duration, int, parseOptions, pkId } from '../options.js';
 import { fmtInt, printResult } from '../output.js';
 
 // Loaded on use: commands that do not need it start faster and lighter.
-const producer = () => import('@backfill/producer');
+const control = () => import('@backfill/control');
 
 const StartOptions = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, {
@@ -40,26 +41,38 @@ export function registerStart(program: Command): void {
     )
     .requiredOption('--name <name>', 'the run name (unique; used by status, pause, retry, …)')
     .option('--commit', 'record and enqueue (without it: plan only)')
-    .option('--shard-rows <n>', 'target rows per shard', '100000')
+    .option('--shard-rows <n>', 'target rows per shard', String(PLAN_DEFAULTS.shardRows))
     .option('--from-id <id>', 'first id (default: min(id))')
     .option('--to-id <id>', 'last id (default: max(id) now, so the run ends under constant inserts)')
-    .option('--order <order>', 'asc, or desc to do the newest rows first', 'asc')
+    .option('--order <order>', 'asc, or desc to do the newest rows first', PLAN_DEFAULTS.order)
     .option(
       '--planner <method>',
       'auto (keyset walk for tables up to 5M rows, else the id histogram), keyset, histogram',
-      'auto',
+      PLAN_DEFAULTS.planner,
     )
     .option(
       '--analyze',
       'allow raising the id column statistics target and ANALYZE for an exact histogram (restored after)',
     )
-    .option('--batch-size <n>', 'rows per batch (one UPDATE)', '5000')
-    .option('--max-rows-per-second <n>', 'throttle shared by ALL workers of the run; 0 = unlimited', '0')
-    .option('--statement-timeout <duration>', 'statement_timeout per statement', '30s')
-    .option('--lock-timeout <duration>', 'lock_timeout per statement', '2s')
-    .option('--on-bad-row <mode>', 'fail the shard, or skip (record in backfill_errors)', 'fail')
-    .option('--attempts <n>', 'tries per shard before it is failed', '5')
-    .option('--backoff <duration>', 'first retry delay (exponential, with jitter)', '5s')
+    .option('--batch-size <n>', 'rows per batch (one UPDATE)', String(R.batchSize))
+    .option(
+      '--max-rows-per-second <n>',
+      'throttle shared by ALL workers of the run; 0 = unlimited',
+      String(R.maxRowsPerSecond),
+    )
+    .option(
+      '--statement-timeout <duration>',
+      'statement_timeout per statement',
+      formatDuration(R.statementTimeoutMs),
+    )
+    .option('--lock-timeout <duration>', 'lock_timeout per statement', formatDuration(R.lockTimeoutMs))
+    .option('--on-bad-row <mode>', 'fail the shard, or skip (record in backfill_errors)', R.onBadRow)
+    .option('--attempts <n>', 'tries per shard before it is failed', String(R.attempts))
+    .option(
+      '--backoff <duration>',
+      'first retry delay (exponential, with jitter)',
+      formatDuration(R.backoffMs),
+    )
     .option('--json', 'print the result as one JSON object')
     .addHelpText(
       'after',
@@ -72,10 +85,10 @@ Examples:
     .action(async (raw) => {
       const o = parseOptions(StartOptions, raw);
       const { env, logger } = createContext();
-      const result = await (await producer()).withControl(
+      const result = await (await control()).withControl(
         { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
         async (ctx) =>
-          (await producer()).startRun(ctx, {
+          (await control()).startRun(ctx, {
             name: o.name,
             shardRows: o.shardRows,
             ...(o.fromId ? { fromId: BigInt(o.fromId) } : {}),

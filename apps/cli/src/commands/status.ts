@@ -1,14 +1,15 @@
-import { getRun, UsageError } from '@backfill/engine';
-import type { ControlContext, RunStatusReport } from '@backfill/producer';
+import type { ControlContext, RunStatusReport } from '@backfill/control';
+import { duration, parseOptions } from '@backfill/engine/cli';
+import { UsageError } from '@backfill/engine/errors';
+import { isActiveRun } from '@backfill/engine/ledger';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { duration, parseOptions } from '../options.js';
 import { fmtInt, printResult } from '../output.js';
 
 // Loaded on use: commands that do not need it start faster and lighter.
-const producer = () => import('@backfill/producer');
+const control = () => import('@backfill/control');
 
 const StatusOptions = z.object({
   watch: z.boolean().default(false),
@@ -49,7 +50,7 @@ export function describeStatus(r: RunStatusReport): string[] {
     );
   }
   for (const e of p.lastErrors.slice(0, 5)) {
-    lines.push(`  ! ${e.at.toISOString()} shard ${e.shardNo} → ${e.toStatus}: ${e.errorClass}: ${e.message}`);
+    lines.push(`  ! ${e.at} shard ${e.shardNo} → ${e.toStatus}: ${e.errorClass}: ${e.message}`);
   }
   if (s.failed) lines.push(`  retry: backfill retry ${r.run.name} --failed`);
   return lines;
@@ -69,9 +70,8 @@ async function watch(ctx: ControlContext, name: string, intervalMs: number, json
     : null;
   let started = false;
   for (;;) {
-    const run = await getRun(ctx.db, name);
-    if (!run) throw new UsageError(`no run named "${name}"`);
-    const r = await (await producer()).runStatus(ctx, run);
+    const r = await (await control()).readRunStatus(ctx, name);
+    const run = r.run;
     const total = Math.max(r.progress.estimatedRows, r.progress.rowsUpdated, 1);
     const payload = {
       rate: fmtInt(r.rowsPerSecondLastMinute),
@@ -88,7 +88,7 @@ async function watch(ctx: ControlContext, name: string, intervalMs: number, json
     } else {
       printResult(json, r, () => describeStatus(r));
     }
-    if (!['running', 'paused'].includes(run.status)) {
+    if (!isActiveRun(run.status)) {
       bar?.stop();
       if (bar) process.stdout.write(`${describeStatus(r).join('\n')}\n`);
       return;
@@ -110,7 +110,7 @@ export function registerStatus(program: Command): void {
     .action(async (name: string | undefined, raw) => {
       const o = parseOptions(StatusOptions, raw);
       const { env, logger } = createContext();
-      await (await producer()).withControl(
+      await (await control()).withControl(
         { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
         async (ctx) => {
           if (o.watch) {
@@ -118,13 +118,11 @@ export function registerStatus(program: Command): void {
             return watch(ctx, name, o.interval, o.json);
           }
           if (name) {
-            const run = await getRun(ctx.db, name);
-            if (!run) throw new UsageError(`no run named "${name}"`);
-            const r = await (await producer()).runStatus(ctx, run);
+            const r = await (await control()).readRunStatus(ctx, name);
             printResult(o.json, r, () => describeStatus(r));
             return;
           }
-          const all = await (await producer()).allRunStatuses(ctx);
+          const all = await (await control()).readAllRunStatuses(ctx);
           printResult(o.json, all, () =>
             all.length ? all.flatMap(describeStatus) : ['no runs yet (backfill start --name NAME --commit)'],
           );

@@ -1,8 +1,9 @@
-import { CheckFailedError, type VerifyReport, verifyRange } from '@backfill/engine';
+import { type VerifyReport, verifyRange } from '@backfill/engine/backfill';
+import { int, parseOptions, pkId } from '@backfill/engine/cli';
+import { CheckFailedError } from '@backfill/engine/errors';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
-import { int, parseOptions, pkId } from '../options.js';
 import { fmtInt, fmtSeconds, printResult } from '../output.js';
 import { createProgress } from '../progress.js';
 

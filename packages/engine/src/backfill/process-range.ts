@@ -79,11 +79,13 @@ export interface RangeResult {
 
 /** Timeouts persisted even at the smallest batch size: a retryable fault for the caller (split). */
 export class BatchTimeoutError extends BackfillError {
+  override readonly kind = 'busy';
   override readonly retryable = true;
 }
 
 /** The connection kept dropping. Retryable: the range resumes from its checkpoint. */
 export class ConnectionLostError extends BackfillError {
+  override readonly kind = 'unavailable';
   override readonly retryable = true;
 }
 

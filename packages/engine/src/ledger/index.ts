@@ -1,5 +1,7 @@
+// The ledger: runs, shards and their history in PostgreSQL, the source of truth.
 export * from './progress.js';
 export * from './runs.js';
 export * from './shards.js';
+export * from './states.js';
 export * from './tx.js';
 export * from './types.js';

@@ -1,12 +1,14 @@
-// Aggregates for `status`, the dashboard and metrics: one pass over the run's shards.
+// Aggregates for `status`, the dashboard and metrics: one statement over the run's shards and events,
+// whatever their number (each list is capped).
 import type pg from 'pg';
-import type { ShardStatus } from './types.js';
+import { SHARD_STATUSES, type ShardStatus } from './states.js';
 
 export interface RunProgress {
   shards: Record<ShardStatus, number>;
   rowsUpdated: number;
   rowsSkipped: number;
   estimatedRows: number;
+  /** Running shards (first 50). Timestamps are ISO 8601 strings: the read model is plain JSON. */
   active: Array<{
     shardNo: number;
     worker: string | null;
@@ -14,17 +16,19 @@ export interface RunProgress {
     toId: string;
     checkpointId: string | null;
     rowsUpdated: number;
-    updatedAt: Date;
+    updatedAt: string;
     attempts: number;
   }>;
+  /** The last 5 transitions that carried an error. */
   lastErrors: Array<{
     shardNo: number;
-    at: Date;
+    at: string;
     toStatus: string;
     errorClass: string | null;
     message: string | null;
     worker: string | null;
   }>;
+  /** Failed shards (first 20). */
   failed: Array<{
     shardNo: number;
     lastError: string | null;
@@ -33,79 +37,57 @@ export interface RunProgress {
   }>;
 }
 
+const PROGRESS_SQL = `
+  SELECT
+    (SELECT coalesce(json_agg(json_build_object('status', status, 'n', n, 'updated', updated,
+                                                'skipped', skipped, 'est', est)), '[]')
+       FROM (SELECT status, count(*) AS n, sum(rows_updated)::text AS updated,
+                    sum(rows_skipped)::text AS skipped, sum(estimated_rows)::text AS est
+               FROM backfill_shards WHERE run_id = $1 GROUP BY status) c) AS counts,
+    (SELECT coalesce(json_agg(a ORDER BY a."shardNo"), '[]')
+       FROM (SELECT shard_no AS "shardNo", worker, from_id::text AS "fromId", to_id::text AS "toId",
+                    checkpoint_id::text AS "checkpointId", rows_updated AS "rowsUpdated",
+                    to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "updatedAt",
+                    attempts
+               FROM backfill_shards WHERE run_id = $1 AND status = 'running' ORDER BY shard_no LIMIT 50) a) AS active,
+    (SELECT coalesce(json_agg(e ORDER BY e.id DESC), '[]')
+       FROM (SELECT id, shard_no AS "shardNo",
+                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at,
+                    to_status AS "toStatus", error_class AS "errorClass", message, worker
+               FROM backfill_shard_events
+              WHERE run_id = $1 AND error_class IS NOT NULL ORDER BY id DESC LIMIT 5) e) AS errors,
+    (SELECT coalesce(json_agg(f ORDER BY f."shardNo"), '[]')
+       FROM (SELECT shard_no AS "shardNo", last_error AS "lastError", last_error_class AS "lastErrorClass", attempts
+               FROM backfill_shards WHERE run_id = $1 AND status = 'failed' ORDER BY shard_no LIMIT 20) f) AS failed`;
+
 export async function runProgress(client: pg.ClientBase, runId: number): Promise<RunProgress> {
-  const counts = await client.query<{
+  const { rows } = await client.query(PROGRESS_SQL, [runId]);
+  const r = rows[0];
+  const shards = Object.fromEntries(SHARD_STATUSES.map((s) => [s, 0])) as Record<ShardStatus, number>;
+  let rowsUpdated = 0;
+  let rowsSkipped = 0;
+  let estimatedRows = 0;
+  for (const c of r.counts as Array<{
     status: ShardStatus;
     n: number;
     updated: string;
     skipped: string;
     est: string;
-  }>(
-    `SELECT status, count(*)::int AS n, sum(rows_updated)::text AS updated, sum(rows_skipped)::text AS skipped,
-            sum(estimated_rows)::text AS est
-       FROM backfill_shards WHERE run_id = $1 GROUP BY status`,
-    [runId],
-  );
-  const shards: Record<ShardStatus, number> = {
-    queued: 0,
-    running: 0,
-    completed: 0,
-    failed: 0,
-    split: 0,
-    cancelled: 0,
-  };
-  let rowsUpdated = 0;
-  let rowsSkipped = 0;
-  let estimatedRows = 0;
-  for (const c of counts.rows) {
-    shards[c.status] = c.n;
+  }>) {
+    shards[c.status] = Number(c.n);
     rowsUpdated += Number(c.updated);
     rowsSkipped += Number(c.skipped);
     if (c.status !== 'split') estimatedRows += Number(c.est);
   }
-  const active = await client.query(
-    `SELECT shard_no, worker, from_id::text, to_id::text, checkpoint_id::text, rows_updated, updated_at, attempts
-       FROM backfill_shards WHERE run_id = $1 AND status = 'running' ORDER BY shard_no LIMIT 50`,
-    [runId],
-  );
-  const errors = await client.query(
-    `SELECT shard_no, created_at, to_status, error_class, message, worker FROM backfill_shard_events
-      WHERE run_id = $1 AND error_class IS NOT NULL ORDER BY id DESC LIMIT 5`,
-    [runId],
-  );
-  const failed = await client.query(
-    `SELECT shard_no, last_error, last_error_class, attempts FROM backfill_shards
-      WHERE run_id = $1 AND status = 'failed' ORDER BY shard_no LIMIT 20`,
-    [runId],
-  );
   return {
     shards,
     rowsUpdated,
     rowsSkipped,
     estimatedRows,
-    active: active.rows.map((r) => ({
-      shardNo: r.shard_no,
-      worker: r.worker,
-      fromId: r.from_id,
-      toId: r.to_id,
-      checkpointId: r.checkpoint_id,
-      rowsUpdated: Number(r.rows_updated),
-      updatedAt: r.updated_at,
-      attempts: r.attempts,
-    })),
-    lastErrors: errors.rows.map((r) => ({
-      shardNo: r.shard_no,
-      at: r.created_at,
-      toStatus: r.to_status,
-      errorClass: r.error_class,
-      message: r.message,
-      worker: r.worker,
-    })),
-    failed: failed.rows.map((r) => ({
-      shardNo: r.shard_no,
-      lastError: r.last_error,
-      lastErrorClass: r.last_error_class,
-      attempts: r.attempts,
-    })),
+    active: (r.active as RunProgress['active']).map((a) => ({ ...a, rowsUpdated: Number(a.rowsUpdated) })),
+    lastErrors: (r.errors as Array<RunProgress['lastErrors'][number] & { id?: number }>).map(
+      ({ id: _id, ...e }) => e,
+    ),
+    failed: r.failed,
   };
 }

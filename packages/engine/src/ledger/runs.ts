@@ -1,10 +1,16 @@
 // Runs: one named backfill over an id range of a table.
-import { randomBytes } from 'node:crypto';
-import { newRunQueueName } from '@backfill/shared';
 import type pg from 'pg';
 import type { TableRef } from '../db.js';
+import { NotFoundError } from '../errors.js';
+import {
+  ACTIVE_RUN_STATUSES,
+  assertRunTransition,
+  isFinishedRun,
+  PENDING_SHARD_STATUSES,
+  type RunStatus,
+} from './states.js';
 import { inTransaction } from './tx.js';
-import { ACTIVE_RUN_STATUSES, type RunRow, type RunSettings, type RunStatus, toRun } from './types.js';
+import { type RunRow, type RunSettings, toRun } from './types.js';
 
 export interface NewShard {
   shardNo: number;
@@ -24,7 +30,12 @@ export type NewRun = Pick<
   | 'planner'
   | 'estimatedRows'
   | 'settings'
-> & { table: TableRef; shards: NewShard[] };
+> & {
+  table: TableRef;
+  shards: NewShard[];
+  /** The run's queue name, from its id (the control plane owns queue naming). */
+  queueName: (runId: number) => string;
+};
 
 export async function getRun(client: pg.ClientBase, name: string): Promise<RunRow | null> {
   const { rows } = await client.query('SELECT * FROM backfill_runs WHERE name = $1', [name]);
@@ -51,13 +62,13 @@ export async function activeRunOnTable(client: pg.ClientBase, table: TableRef): 
   return rows[0] ? toRun(rows[0]) : null;
 }
 
-/** Records a run and all its shards (status queued) in one transaction. */
+/** Records a run and all its shards (status queued) in one transaction. A run with no shard is born completed. */
 export async function createRun(client: pg.ClientBase, run: NewRun): Promise<RunRow> {
   return inTransaction(client, async () => {
     const { rows } = await client.query(
       `INSERT INTO backfill_runs (name, table_schema, table_name, event_id_version, status, from_id, to_id, "order",
                                   shard_rows, planner, estimated_rows, settings, started_at)
-       VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10, $11, now()) RETURNING *`,
+       VALUES ($1, $2, $3, $4, $12, $5, $6, $7, $8, $9, $10, $11, now()) RETURNING *`,
       [
         run.name,
         run.table.schema,
@@ -70,10 +81,11 @@ export async function createRun(client: pg.ClientBase, run: NewRun): Promise<Run
         run.planner,
         run.estimatedRows,
         JSON.stringify(run.settings),
+        run.shards.length === 0 ? 'completed' : 'running',
       ],
     );
     const created = toRun(rows[0]);
-    created.queue = newRunQueueName(created.id, randomBytes(4).toString('hex'));
+    created.queue = run.queueName(created.id);
     await client.query('UPDATE backfill_runs SET queue = $2 WHERE id = $1', [created.id, created.queue]);
     // unnest keeps it one statement however many shards there are.
     await client.query(
@@ -89,32 +101,86 @@ export async function createRun(client: pg.ClientBase, run: NewRun): Promise<Run
       ],
     );
     if (run.shards.length === 0) {
-      await client.query(`UPDATE backfill_runs SET status = 'completed', finished_at = now() WHERE id = $1`, [
-        created.id,
-      ]);
-      created.status = 'completed';
+      await client.query('UPDATE backfill_runs SET finished_at = now() WHERE id = $1', [created.id]);
     }
     return created;
   });
 }
 
-/** Moves a run between statuses; returns false when it was not in one of `from`. */
-export async function setRunStatus(
+/**
+ * Moves a run to `to`, checked against the state table under the run's row lock: a transition the
+ * table does not allow throws IllegalTransitionError naming both states, and changes nothing.
+ * Returns the run as it is after the change.
+ */
+export async function transitionRun(
   client: pg.ClientBase,
   runId: number,
   to: RunStatus,
-  from: readonly RunStatus[],
-  lastError?: string,
-): Promise<boolean> {
-  const finished = ['completed', 'failed', 'cancelled', 'finalized'].includes(to);
-  const res = await client.query(
-    `UPDATE backfill_runs
-        SET status = $2, updated_at = now(), last_error = COALESCE($4, last_error),
-            finished_at = CASE WHEN $5 THEN COALESCE(finished_at, now()) ELSE NULL END
-      WHERE id = $1 AND status = ANY($3)`,
-    [runId, to, from, lastError ?? null, finished],
+  opts: { lastError?: string } = {},
+): Promise<RunRow> {
+  return inTransaction(client, () => transitionRunLocked(client, runId, to, opts));
+}
+
+/** transitionRun for a caller already inside a transaction. */
+async function transitionRunLocked(
+  client: pg.ClientBase,
+  runId: number,
+  to: RunStatus,
+  opts: { lastError?: string },
+): Promise<RunRow> {
+  const current = await client.query<{ status: RunStatus; name: string }>(
+    'SELECT status, name FROM backfill_runs WHERE id = $1 FOR UPDATE',
+    [runId],
   );
-  return (res.rowCount ?? 0) > 0;
+  const row = current.rows[0];
+  if (!row) throw new NotFoundError(`no run with id ${runId}`);
+  assertRunTransition(`run "${row.name}"`, row.status, to);
+  const { rows } = await client.query(
+    `UPDATE backfill_runs
+        SET status = $2, updated_at = now(), last_error = COALESCE($3, last_error),
+            finished_at = CASE WHEN $4 THEN COALESCE(finished_at, now()) ELSE NULL END
+      WHERE id = $1 RETURNING *`,
+    [runId, to, opts.lastError ?? null, isFinishedRun(to)],
+  );
+  return toRun(rows[0]);
+}
+
+/**
+ * When no shard of a running run is queued or running any more, the run is over: completed, or failed
+ * when some shards failed for good (until someone retries them). Returns the run's new status, if it
+ * changed.
+ */
+export async function settleRun(
+  client: pg.ClientBase,
+  runId: number,
+): Promise<'completed' | 'failed' | null> {
+  return inTransaction(client, async () => {
+    const run = await client.query<{ status: RunStatus }>(
+      'SELECT status FROM backfill_runs WHERE id = $1 FOR UPDATE',
+      [runId],
+    );
+    if (run.rows[0]?.status !== 'running') return null;
+    const { rows } = await client.query<{
+      pending: boolean;
+      shard_no: number | null;
+      last_error: string | null;
+    }>(
+      `SELECT EXISTS (SELECT 1 FROM backfill_shards WHERE run_id = $1 AND status = ANY($2)) AS pending,
+              f.shard_no, f.last_error
+         FROM (SELECT 1) one
+         LEFT JOIN LATERAL (SELECT shard_no, last_error FROM backfill_shards
+                             WHERE run_id = $1 AND status = 'failed' ORDER BY shard_no LIMIT 1) f ON true`,
+      [runId, PENDING_SHARD_STATUSES],
+    );
+    const r = rows[0]!;
+    if (r.pending) return null;
+    if (r.shard_no === null) {
+      await transitionRunLocked(client, runId, 'completed', {});
+      return 'completed';
+    }
+    await transitionRunLocked(client, runId, 'failed', { lastError: `shard ${r.shard_no}: ${r.last_error}` });
+    return 'failed';
+  });
 }
 
 export async function updateRunSettings(

@@ -1,8 +1,17 @@
 // Shard state changes. Every change writes a transition row (backfill_shard_events) in the same
 // transaction, with the worker and the error class and message: the audit trail for failures.
 import type pg from 'pg';
+import { NotFoundError } from '../errors.js';
+import { settleRun } from './runs.js';
+import {
+  assertShardTransition,
+  isTerminalShard,
+  type ShardStatus,
+  shardStatusesInto,
+  TERMINAL_SHARD_STATUSES,
+} from './states.js';
 import { inTransaction } from './tx.js';
-import { type ShardRow, type ShardStatus, toShard, UNFINISHED_SHARD_STATUSES } from './types.js';
+import { type ShardRow, toShard } from './types.js';
 
 export interface Transition {
   runId: number;
@@ -15,24 +24,35 @@ export interface Transition {
   clearError?: boolean;
 }
 
-/** Changes a shard's status when it is in one of `from`; returns the row after, or null. */
+/**
+ * Changes a shard's status, checked against the state table under the shard's row lock. `noWorkIn`
+ * lists the states in which the caller's request is already moot (a claim on a finished shard, a
+ * release after a cancel): then nothing is written and the result is null. Any other transition the
+ * table does not allow throws IllegalTransitionError naming both states.
+ */
 async function transition(
   client: pg.ClientBase,
   t: Transition,
-  from: readonly ShardStatus[],
+  noWorkIn: readonly ShardStatus[],
   extraSet = '',
 ): Promise<ShardRow | null> {
   return inTransaction(client, async () => {
+    const prev = await client.query<{ status: ShardStatus }>(
+      'SELECT status FROM backfill_shards WHERE run_id = $1 AND shard_no = $2 FOR UPDATE',
+      [t.runId, t.shardNo],
+    );
+    const from = prev.rows[0]?.status;
+    if (!from) throw new NotFoundError(`run ${t.runId} has no shard ${t.shardNo}`);
+    if (noWorkIn.includes(from)) return null;
+    assertShardTransition(`shard ${t.shardNo} of run ${t.runId}`, from, t.to);
     const { rows } = await client.query(
-      `WITH prev AS (SELECT status FROM backfill_shards WHERE run_id = $1 AND shard_no = $2 FOR UPDATE)
-       UPDATE backfill_shards s
+      `UPDATE backfill_shards s
           SET status = $3, worker = COALESCE($4, s.worker), updated_at = now(),
-              last_error = CASE WHEN $8 THEN NULL ELSE COALESCE($5, s.last_error) END,
-              last_error_class = CASE WHEN $8 THEN NULL ELSE COALESCE($6, s.last_error_class) END
+              last_error = CASE WHEN $7 THEN NULL ELSE COALESCE($5, s.last_error) END,
+              last_error_class = CASE WHEN $7 THEN NULL ELSE COALESCE($6, s.last_error_class) END
               ${extraSet}
-         FROM prev
-        WHERE s.run_id = $1 AND s.shard_no = $2 AND prev.status = ANY($7)
-       RETURNING s.*, prev.status AS prev_status`,
+        WHERE s.run_id = $1 AND s.shard_no = $2
+       RETURNING s.*`,
       [
         t.runId,
         t.shardNo,
@@ -40,18 +60,15 @@ async function transition(
         t.worker ?? null,
         t.message ?? null,
         t.errorClass ?? null,
-        from,
         t.clearError ?? false,
       ],
     );
-    const row = rows[0];
-    if (!row) return null;
     await client.query(
       `INSERT INTO backfill_shard_events (run_id, shard_no, from_status, to_status, worker, error_class, message)
        VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [t.runId, t.shardNo, row.prev_status, t.to, t.worker ?? null, t.errorClass ?? null, t.message ?? null],
+      [t.runId, t.shardNo, from, t.to, t.worker ?? null, t.errorClass ?? null, t.message ?? null],
     );
-    return toShard(row);
+    return toShard(rows[0]);
   });
 }
 
@@ -90,34 +107,10 @@ export function claimShard(client: pg.ClientBase, runId: number, shardNo: number
   return transition(
     client,
     { runId, shardNo, to: 'running', worker },
-    UNFINISHED_SHARD_STATUSES,
+    TERMINAL_SHARD_STATUSES,
     `,
               attempts = s.attempts + 1, started_at = COALESCE(s.started_at, now())`,
   );
-}
-
-/**
- * When no shard is queued or running any more, the run is over: completed, or failed when some
- * shards failed for good (until someone retries them). Returns the run's new status, if it changed.
- */
-export async function settleRun(
-  client: pg.ClientBase,
-  runId: number,
-): Promise<'completed' | 'failed' | null> {
-  const { rows } = await client.query<{ status: 'completed' | 'failed' }>(
-    `UPDATE backfill_runs r
-        SET status = CASE WHEN f.shard_no IS NULL THEN 'completed' ELSE 'failed' END,
-            last_error = CASE WHEN f.shard_no IS NULL THEN r.last_error ELSE 'shard ' || f.shard_no || ': ' || f.last_error END,
-            finished_at = now(), updated_at = now()
-       FROM (SELECT NULL::int AS shard_no, NULL::text AS last_error) d
-       LEFT JOIN LATERAL (SELECT shard_no, last_error FROM backfill_shards
-                           WHERE run_id = $1 AND status = 'failed' ORDER BY shard_no LIMIT 1) f ON true
-      WHERE r.id = $1 AND r.status = 'running'
-        AND NOT EXISTS (SELECT 1 FROM backfill_shards s WHERE s.run_id = r.id AND s.status IN ('queued', 'running'))
-      RETURNING r.status`,
-    [runId],
-  );
-  return rows[0]?.status ?? null;
 }
 
 /** Marks the shard done and settles the run when it was the last one. */
@@ -130,7 +123,7 @@ export async function completeShard(
   const shard = await transition(
     client,
     { runId, shardNo, to: 'completed', worker, clearError: true },
-    ['running', 'queued', 'failed'],
+    ['completed'], // finished by someone else (finalize, or a worker the shard stalled away from)
     ', finished_at = now()',
   );
   return { shard, runCompleted: (await settleRun(client, runId)) === 'completed' };
@@ -151,7 +144,7 @@ export function failShard(
       errorClass: t.errorClass,
       message: t.message,
     },
-    ['running', 'queued'],
+    TERMINAL_SHARD_STATUSES,
   );
 }
 
@@ -163,20 +156,19 @@ export function releaseShard(
   worker: string,
   reason: string,
 ) {
-  return transition(client, { runId, shardNo, to: 'queued', worker, message: reason }, ['running']);
+  return transition(
+    client,
+    { runId, shardNo, to: 'queued', worker, message: reason },
+    TERMINAL_SHARD_STATUSES,
+  );
 }
 
-/** Operator retry: failed (or one given) shard back to queued. */
-export function requeueShard(
-  client: pg.ClientBase,
-  runId: number,
-  shardNo: number,
-  from: readonly ShardStatus[],
-) {
+/** Operator retry: a failed (or any unfinished) shard back to queued. */
+export function requeueShard(client: pg.ClientBase, runId: number, shardNo: number) {
   return transition(
     client,
     { runId, shardNo, to: 'queued', message: 'retry requested', clearError: true },
-    from,
+    [],
   );
 }
 
@@ -186,7 +178,7 @@ export async function cancelShards(client: pg.ClientBase, runId: number): Promis
                  WHERE run_id = $1 AND status = ANY($2) RETURNING shard_no)
      INSERT INTO backfill_shard_events (run_id, shard_no, to_status, message)
      SELECT $1, shard_no, 'cancelled', 'run cancelled' FROM c`,
-    [runId, UNFINISHED_SHARD_STATUSES],
+    [runId, shardStatusesInto('cancelled')],
   );
   return res.rowCount ?? 0;
 }
@@ -208,9 +200,13 @@ export async function splitShard(
     );
     if (!rows[0]) return [];
     const parent = toShard(rows[0]);
+    if (isTerminalShard(parent.status)) return []; // finished meanwhile: nothing left to split
+    assertShardTransition(`shard ${shardNo} of run ${runId}`, parent.status, 'split');
     const lo = (parent.checkpointId ?? parent.fromId - 1n) + 1n;
     if (lo >= parent.toId) return []; // one id left: nothing to split
     const mid = lo + (parent.toId - lo) / 2n;
+    // Splits of one run are serialised on the run's row, so two never number their children alike.
+    await client.query('SELECT 1 FROM backfill_runs WHERE id = $1 FOR UPDATE', [runId]);
     const next = await client.query<{ n: number }>(
       'SELECT COALESCE(max(shard_no), -1) + 1 AS n FROM backfill_shards WHERE run_id = $1',
       [runId],

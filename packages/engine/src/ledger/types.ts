@@ -1,30 +1,14 @@
 // Ledger rows as the engine sees them (bigint ids as bigint, counts as numbers).
 
-export const RUN_STATUSES = ['running', 'paused', 'cancelled', 'completed', 'failed', 'finalized'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-/** A run whose shards may still be worked on. */
-export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['running', 'paused'];
+import type { RunSettings } from '@backfill/shared/settings';
+import type { RunStatus, ShardStatus } from './states.js';
 
-export const SHARD_STATUSES = ['queued', 'running', 'completed', 'failed', 'split', 'cancelled'] as const;
-export type ShardStatus = (typeof SHARD_STATUSES)[number];
-/** Shards with work left. */
-export const UNFINISHED_SHARD_STATUSES: readonly ShardStatus[] = ['queued', 'running', 'failed'];
-
-export interface RunSettings {
-  batchSize: number;
-  maxRowsPerSecond: number;
-  statementTimeoutMs: number;
-  lockTimeoutMs: number;
-  onBadRow: 'fail' | 'skip';
-  /** BullMQ attempts per shard job, and the first exponential backoff delay between them. */
-  attempts: number;
-  backoffMs: number;
-}
+export type { RunSettings };
 
 export interface RunRow {
   id: number;
   name: string;
-  /** BullMQ queue name (see runQueueName). */
+  /** BullMQ queue name (given by the control plane when the run is created). */
   queue: string | null;
   tableSchema: string;
   tableName: string;

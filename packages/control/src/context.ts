@@ -1,8 +1,9 @@
 // What control-plane operations need: the ledger (PostgreSQL), the queues (Redis), a logger.
-import { connectClient, type Logger } from '@backfill/engine';
+import { connectClient } from '@backfill/engine/db';
+import type { Logger } from '@backfill/engine/logger';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { connectRedis } from './redis.js';
+import { connectRedis } from './queue/connection.js';
 
 export interface ControlContext {
   db: pg.Client;

@@ -1,4 +1,4 @@
-// Queue contracts between the producer and the workers. Redis/BullMQ only distributes work; the
+// Queue names, job ids and the job schema shared by the producer and the workers. Redis/BullMQ only distributes work; the
 // ledger in PostgreSQL is the truth, so a job carries nothing but which shard to process.
 import { z } from 'zod';
 

@@ -1,19 +1,18 @@
 // `backfill finalize`: finish whatever is left inline, prove the range complete, mark the run done.
+import { backfillPool, processRange, type VerifyReport, verifyRange } from '@backfill/engine/backfill';
+import { CheckFailedError, ConflictError } from '@backfill/engine/errors';
 import {
-  backfillPool,
-  CheckFailedError,
+  canTransitionRun,
   claimShard,
   completeShard,
   listShards,
-  processRange,
-  setRunStatus,
   shardRangeOptions,
-  type VerifyReport,
-  verifyRange,
-} from '@backfill/engine';
+  transitionRun,
+  UNFINISHED_SHARD_STATUSES,
+} from '@backfill/engine/ledger';
 import type { ControlContext } from './context.js';
-import { requireRun } from './control.js';
-import { openRunQueue } from './queues.js';
+import { requireRun } from './controls.js';
+import { withRunQueue } from './queue/enqueue.js';
 
 export interface FinalizeResult {
   shardsFinishedInline: number;
@@ -27,8 +26,8 @@ export async function finalizeRun(
   opts: { sample: number; onProgress?: (rows: number) => void } = { sample: 10_000 },
 ): Promise<FinalizeResult> {
   const run = await requireRun(ctx, name);
-  if (!['running', 'paused', 'completed', 'failed'].includes(run.status)) {
-    throw new CheckFailedError(`run "${name}" is ${run.status}: it cannot be finalized`);
+  if (!canTransitionRun(run.status, 'finalized')) {
+    throw new ConflictError(`run "${name}" is ${run.status}: it cannot be finalized`);
   }
   const table = { schema: run.tableSchema, name: run.tableName };
   const pool = backfillPool(ctx.databaseUrl, {
@@ -42,7 +41,7 @@ export async function finalizeRun(
   try {
     // Inline, one after the other. A worker may still hold one of these; the `event_id IS NULL`
     // guard makes working on the same rows twice harmless.
-    for (const shard of await listShards(ctx.db, run.id, ['queued', 'running', 'failed'])) {
+    for (const shard of await listShards(ctx.db, run.id, UNFINISHED_SHARD_STATUSES)) {
       const claimed = await claimShard(ctx.db, run.id, shard.shardNo, 'finalize');
       if (!claimed) continue;
       const r = await processRange({
@@ -76,12 +75,8 @@ export async function finalizeRun(
         `no event_id and ${verify.mismatches} sampled ids differ (bad rows are listed in backfill_errors). The run stays open.`,
     );
   }
-  await setRunStatus(ctx.db, run.id, 'finalized', ['running', 'paused', 'completed', 'failed']);
-  const queue = openRunQueue(run, ctx);
-  try {
-    await queue.obliterate({ force: true }); // the ledger keeps the history; Redis needs none of it
-  } finally {
-    await queue.close();
-  }
+  await transitionRun(ctx.db, run.id, 'finalized');
+  // The ledger keeps the history; Redis needs none of it.
+  await withRunQueue(ctx, run, (q) => q.obliterate({ force: true }));
   return { shardsFinishedInline, rowsUpdatedInline, verify };
 }

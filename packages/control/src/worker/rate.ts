@@ -1,9 +1,9 @@
 // Per-run row budgets shared by every worker (a Redis token bucket that splits itself across however
 // many replicas run), and the per-second counters `status` turns into rows/s.
-import { type RowRateLimiter, rowLimiter, unlimited } from '@backfill/engine';
-import { rateKey } from '@backfill/shared';
+import { type RowRateLimiter, rowLimiter, unlimited } from '@backfill/engine/backfill';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { rateKey } from '../queue/names.js';
 
 export class RunBudgets {
   private limiters = new Map<number, { rate: number; limiter: RowRateLimiter }>();

@@ -1,9 +1,10 @@
 // Demo data: realistic legacy run_logs rows (as the old tool wrote them, without event_id), generated
 // deterministically from a seed and inserted fast with one `INSERT … SELECT * FROM unnest(…)` per batch.
+
+import { qualified, quoteIdent, RUN_LOGS, type TableRef } from '@backfill/engine/db';
+import { PgCode, pgCodeOf, SchemaError, UsageError } from '@backfill/engine/errors';
+import { type Logger, silentLogger } from '@backfill/engine/logger';
 import pg from 'pg';
-import { qualified, quoteIdent, RUN_LOGS, type TableRef } from './db.js';
-import { PgCode, pgCodeOf, SchemaError, UsageError } from './errors.js';
-import { type Logger, silentLogger } from './logger.js';
 
 /** run_logs as the legacy tool created it, before our migration adds `event_id`. */
 export function legacyRunLogsDdl(table: TableRef = RUN_LOGS): string {

@@ -1,6 +1,6 @@
 // The worker's view of the active runs, refreshed from the ledger every poll interval. Every batch
 // asks it whether to go on, so a pause or a cancel reaches a running shard within one poll.
-import { ACTIVE_RUN_STATUSES, listRuns, type RunRow } from '@backfill/engine';
+import { ACTIVE_RUN_STATUSES, listRuns, type RunRow } from '@backfill/engine/ledger';
 import type pg from 'pg';
 
 export class RunCache {

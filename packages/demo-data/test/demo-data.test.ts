@@ -1,17 +1,13 @@
 import { Writable } from 'node:stream';
 import {
-  createPool,
   generateDemoRows,
   insertDemoRows,
   LEGACY_RUN_LOGS_DDL,
   legacyRunLogsDdl,
-  qualified,
-  quoteIdent,
-  RUN_LOGS,
   sparseIdAllocator,
-  type TableRef,
-  UsageError,
-} from '@backfill/engine';
+} from '@backfill/demo-data';
+import { createPool, qualified, quoteIdent, RUN_LOGS, type TableRef } from '@backfill/engine/db';
+import { UsageError } from '@backfill/engine/errors';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

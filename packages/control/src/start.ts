@@ -1,21 +1,21 @@
 // `backfill start`: plan shards, record the run in the ledger, enqueue one job per shard.
+import { randomBytes } from 'node:crypto';
+import { assertBackfillReady } from '@backfill/engine/backfill';
+import { RUN_LOGS, type TableRef } from '@backfill/engine/db';
+import { ConflictError } from '@backfill/engine/errors';
 import {
   activeRunOnTable,
-  assertBackfillReady,
-  CheckFailedError,
   createRun,
   getRun,
-  listShards,
-  planShards,
-  RUN_LOGS,
+  isActiveRun,
   type RunRow,
   type RunSettings,
-  type ShardPlan,
-  type TableRef,
-} from '@backfill/engine';
+} from '@backfill/engine/ledger';
+import { planShards, type ShardPlan } from '@backfill/engine/plan';
 import { EVENT_ID_VERSION } from '@backfill/shared/event-id';
 import type { ControlContext } from './context.js';
-import { enqueueShards, openRunQueue } from './queues.js';
+import { ensureEnqueued } from './queue/enqueue.js';
+import { newRunQueueName } from './queue/names.js';
 
 export interface StartOptions {
   name: string;
@@ -44,14 +44,13 @@ export async function startRun(ctx: ControlContext, o: StartOptions): Promise<St
   if (existing) {
     // Nothing changes in the ledger; if a previous `start` died between recording and enqueueing,
     // this puts the missing jobs in (deterministic job ids make it a no-op for the others).
-    const enqueued =
-      ['running', 'paused'].includes(existing.status) && o.commit ? await ensureEnqueued(ctx, existing) : 0;
+    const enqueued = isActiveRun(existing.status) && o.commit ? await ensureEnqueued(ctx, existing) : 0;
     return { outcome: 'exists', run: existing, plan: null, enqueued };
   }
   await assertBackfillReady(ctx.db, table);
   const active = await activeRunOnTable(ctx.db, table);
   if (active && o.commit) {
-    throw new CheckFailedError(
+    throw new ConflictError(
       `run "${active.name}" is already ${active.status} on ${table.schema}.${table.name}: one run per table at a time ` +
         `(finish it, or \`backfill cancel ${active.name}\`)`,
     );
@@ -78,6 +77,7 @@ export async function startRun(ctx: ControlContext, o: StartOptions): Promise<St
     estimatedRows: plan.estimatedRows,
     settings: o.settings,
     shards: plan.shards,
+    queueName: (runId) => newRunQueueName(runId, randomBytes(4).toString('hex')),
   });
   const enqueued = await ensureEnqueued(ctx, run);
   ctx.logger.info(
@@ -85,18 +85,4 @@ export async function startRun(ctx: ControlContext, o: StartOptions): Promise<St
     `run ${run.name} started: ${enqueued} shards queued`,
   );
   return { outcome: 'started', run, plan, enqueued };
-}
-
-/** Enqueues every unfinished shard of the run (idempotent). Returns how many were submitted. */
-export async function ensureEnqueued(ctx: ControlContext, run: RunRow): Promise<number> {
-  const queue = openRunQueue(run, ctx);
-  try {
-    const shards = await listShards(ctx.db, run.id, ['queued', 'running']);
-    return await enqueueShards(queue, run.id, shards, run.order, {
-      attempts: run.settings.attempts,
-      backoffMs: run.settings.backoffMs,
-    });
-  } finally {
-    await queue.close();
-  }
 }

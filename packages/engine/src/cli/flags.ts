@@ -1,6 +1,8 @@
-// Flag values are parsed with zod into typed objects; an error names the flag and what it accepts.
-import { UsageError } from '@backfill/engine';
+// Command-line flag values are parsed with zod into typed objects, at the edge of every program; an
+// error names the flag and what it accepts.
+
 import { z } from 'zod';
+import { UsageError } from '../errors.js';
 
 const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 

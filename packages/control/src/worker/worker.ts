@@ -1,14 +1,16 @@
 // The worker process: serves every active run (one BullMQ Worker per run queue), stateless, so
 // replicas scale it. SIGTERM: in-flight batches finish, shards are released, the process exits
 // within the shutdown timeout.
-import { backfillPool, type Logger, type RunRow } from '@backfill/engine';
-import { workerRedis } from '@backfill/producer';
-import { runQueueName } from '@backfill/shared';
+import { backfillPool } from '@backfill/engine/backfill';
+import type { RunRow } from '@backfill/engine/ledger';
+import type { Logger } from '@backfill/engine/logger';
+import type { WorkerSettings } from '@backfill/shared/settings';
 import { Worker } from 'bullmq';
+import { workerRedis } from '../queue/connection.js';
+import { runQueueName } from '../queue/names.js';
 import { processShardJob } from './process-shard.js';
 import { RunBudgets } from './rate.js';
 import { RunCache } from './run-cache.js';
-import type { WorkerSettings } from './settings.js';
 
 export interface WorkerHandle {
   /** Resolves when the process has stopped (after `stop()` or a fatal error). */

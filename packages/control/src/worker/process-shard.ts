@@ -1,24 +1,23 @@
 // One BullMQ job = one shard: claim it in the ledger, run the batch engine from its checkpoint, and
 // record how it ended. Permanent faults fail the shard at once; timeouts split it; the rest retry.
+import { BatchTimeoutError, processRange } from '@backfill/engine/backfill';
+import { BadRowError, SchemaError } from '@backfill/engine/errors';
 import {
-  BadRowError,
-  BatchTimeoutError,
   claimShard,
   completeShard,
   failShard,
-  type Logger,
-  processRange,
   releaseShard,
-  SchemaError,
   settleRun,
   shardRangeOptions,
   splitShard,
-} from '@backfill/engine';
-import { enqueueShards, openRunQueue } from '@backfill/producer';
-import { ShardJobData } from '@backfill/shared';
+} from '@backfill/engine/ledger';
+import type { Logger } from '@backfill/engine/logger';
+import { RUN_SETTINGS_DEFAULTS } from '@backfill/shared/settings';
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
+import { ShardJobData } from '../queue/names.js';
 import type { RunBudgets } from './rate.js';
 import type { RunCache } from './run-cache.js';
 
@@ -147,15 +146,10 @@ async function handleFailure(
     const children = await withClient(deps.pool, (c) => splitShard(c, runId, shardNo, err.message));
     if (children.length) {
       const run = deps.runs.get(runId);
-      const queue = openRunQueue(run ?? { id: runId, queue: null }, deps);
-      try {
-        await enqueueShards(queue, runId, children, 'asc', {
-          attempts: run?.settings.attempts ?? 5,
-          backoffMs: run?.settings.backoffMs ?? 5000,
-        });
-      } finally {
-        await queue.close();
-      }
+      const settings = run?.settings ?? RUN_SETTINGS_DEFAULTS;
+      await withRunQueue(deps, run ?? { id: runId, queue: null }, (queue) =>
+        enqueueShards(queue, runId, children, 'asc', settings),
+      );
       log.warn(
         { err: err.message, into: children.map((c) => c.shardNo) },
         'shard kept timing out: split in two',

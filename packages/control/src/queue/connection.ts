@@ -1,6 +1,6 @@
 // Redis connections. Commands fail fast when Redis is down (a clear error, exit 3); workers keep
 // retrying forever (BullMQ requires maxRetriesPerRequest: null for them).
-import { UnavailableError } from '@backfill/engine';
+import { UnavailableError } from '@backfill/engine/errors';
 import { Redis } from 'ioredis';
 
 export function unreachableRedis(url: string, err: unknown): UnavailableError {

@@ -1,3 +1,0 @@
-export * from './process-shard.js';
-export * from './settings.js';
-export * from './worker.js';

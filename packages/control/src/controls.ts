@@ -1,0 +1,122 @@
+// Operator controls on a run: pause, resume, cancel, retry, recover. The ledger changes first (it is
+// the truth, and what workers check before every batch), then the queue follows. Every front (CLI,
+// HTTP API) calls these, so an action behaves the same wherever it is asked for.
+import { ConflictError, NotFoundError } from '@backfill/engine/errors';
+import {
+  cancelShards,
+  getRun,
+  getShard,
+  isTerminalShard,
+  listShards,
+  type RunRow,
+  type RunStatus,
+  requeueShard,
+  transitionRun,
+} from '@backfill/engine/ledger';
+import type { ControlContext } from './context.js';
+import { ensureEnqueued, withRunQueue } from './queue/enqueue.js';
+import { shardJobOptions } from './queue/jobs.js';
+import { SHARD_JOB_NAME, shardJobId } from './queue/names.js';
+
+export async function requireRun(ctx: ControlContext, name: string): Promise<RunRow> {
+  const run = await getRun(ctx.db, name);
+  if (!run) throw new NotFoundError(`no run named "${name}" (see \`backfill status\`)`);
+  return run;
+}
+
+/** Throws a ConflictError saying what the action needs, unless the run is in one of `allowed`. */
+function requireStatus(run: RunRow, allowed: readonly RunStatus[], needs: string): void {
+  if (!allowed.includes(run.status)) throw new ConflictError(`run "${run.name}" is ${run.status}: ${needs}`);
+}
+
+/** Workers stop at their next batch boundary and hand their shards back; checkpoints stay. */
+export async function pauseRun(ctx: ControlContext, name: string): Promise<RunRow> {
+  let run = await requireRun(ctx, name);
+  requireStatus(run, ['running', 'paused'], 'only a running run can be paused');
+  if (run.status === 'running') run = await transitionRun(ctx.db, run.id, 'paused');
+  await withRunQueue(ctx, run, (q) => q.pause());
+  return run;
+}
+
+export async function resumeRun(ctx: ControlContext, name: string): Promise<RunRow> {
+  let run = await requireRun(ctx, name);
+  requireStatus(run, ['paused', 'running'], 'only a paused run can be resumed');
+  if (run.status === 'paused') run = await transitionRun(ctx.db, run.id, 'running');
+  await withRunQueue(ctx, run, (q) => q.resume());
+  return run;
+}
+
+/** Stops the run for good: unfinished shards are cancelled, its queue removed. Rows done stay done. */
+export async function cancelRun(
+  ctx: ControlContext,
+  name: string,
+): Promise<{ run: RunRow; cancelledShards: number }> {
+  let run = await requireRun(ctx, name);
+  requireStatus(run, ['running', 'paused', 'failed'], 'nothing to cancel');
+  run = await transitionRun(ctx.db, run.id, 'cancelled');
+  const cancelledShards = await cancelShards(ctx.db, run.id);
+  await withRunQueue(ctx, run, (q) => q.obliterate({ force: true }));
+  return { run, cancelledShards };
+}
+
+/** Puts failed shards (or one shard) back in the queue, resuming from their checkpoints. */
+export async function retryShards(
+  ctx: ControlContext,
+  name: string,
+  which: { failed: true } | { shardNo: number },
+): Promise<number[]> {
+  const run = await requireRun(ctx, name);
+  requireStatus(run, ['running', 'paused', 'failed', 'completed'], 'its shards cannot be retried');
+  let targets: number[];
+  if ('failed' in which) {
+    targets = (await listShards(ctx.db, run.id, ['failed'])).map((s) => s.shardNo);
+  } else {
+    const shard = await getShard(ctx.db, run.id, which.shardNo);
+    if (!shard) throw new NotFoundError(`run "${name}" has no shard ${which.shardNo}`);
+    if (isTerminalShard(shard.status)) {
+      throw new ConflictError(`shard ${which.shardNo} is ${shard.status}: nothing to retry`);
+    }
+    targets = [which.shardNo];
+  }
+  const retried: number[] = [];
+  for (const shardNo of targets) {
+    if (await requeueShard(ctx.db, run.id, shardNo)) retried.push(shardNo);
+  }
+  if (retried.length === 0) return retried;
+  // A failed or completed run has work again.
+  if (run.status === 'failed' || run.status === 'completed') await transitionRun(ctx.db, run.id, 'running');
+  await withRunQueue(ctx, run, async (q) => {
+    for (const shardNo of retried) {
+      const job = await q.getJob(shardJobId(run.id, shardNo));
+      const state = job ? await job.getState() : 'missing';
+      if (job && (state === 'failed' || state === 'completed'))
+        await job.retry(state, { resetAttemptsMade: true });
+      else if (!job) {
+        await q.add(
+          SHARD_JOB_NAME,
+          { runId: run.id, shardNo },
+          shardJobOptions(run.id, shardNo, run.settings),
+        );
+      }
+      // waiting/active/delayed: already on its way.
+    }
+  });
+  return retried;
+}
+
+/**
+ * The answer to a lost or flushed Redis: every unfinished shard is enqueued again from the ledger,
+ * and a paused run's queue is paused again. Safe to run at any time.
+ */
+export async function recoverRun(
+  ctx: ControlContext,
+  name: string,
+): Promise<{ run: RunRow; enqueued: number }> {
+  const run = await requireRun(ctx, name);
+  requireStatus(run, ['running', 'paused'], 'nothing to recover');
+  // Shards failed for good are not re-run by recover: that is `retry --failed`.
+  const enqueued = await ensureEnqueued(ctx, run);
+  if (run.status === 'paused') await withRunQueue(ctx, run, (q) => q.pause());
+  else await withRunQueue(ctx, run, (q) => q.resume());
+  return { run, enqueued };
+}

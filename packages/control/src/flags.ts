@@ -1,0 +1,73 @@
+// The worker's command-line flags, derived from the settings schema: the worker app and the
+// `backfill worker` alias register the same flags with the same defaults and parse them alike. A subpath
+// of its own (@backfill/control/flags) so a CLI that only prints help loads no BullMQ.
+import { duration, int, parseOptions } from '@backfill/engine/cli';
+import { formatDuration, WORKER_SETTINGS_DEFAULTS, type WorkerTuning } from '@backfill/shared/settings';
+import { z } from 'zod';
+
+export interface FlagSpec {
+  /** commander's flag syntax, e.g. "--concurrency <n>". */
+  flags: string;
+  description: string;
+  /** The default as the user would type it (what `--help` shows). */
+  defaultValue: string;
+}
+
+const d = WORKER_SETTINGS_DEFAULTS;
+const ms = (min: number, label: string) =>
+  duration.pipe(z.number().min(min, { message: `must be at least ${label}` }));
+
+export const WORKER_FLAGS: readonly FlagSpec[] = [
+  {
+    flags: '--concurrency <n>',
+    description: 'shards at once in this process (1 + writers connections each)',
+    defaultValue: String(d.concurrency),
+  },
+  {
+    flags: '--writers <n>',
+    description: 'UPDATEs in flight per shard, each on its own connection (batches still commit in order)',
+    defaultValue: String(d.writers),
+  },
+  {
+    flags: '--shutdown-timeout <duration>',
+    description: 'wait this long for in-flight batches on SIGTERM',
+    defaultValue: formatDuration(d.shutdownTimeoutMs),
+  },
+  {
+    flags: '--lock-duration <duration>',
+    description: "a killed worker's shard returns to the queue after about this long",
+    defaultValue: formatDuration(d.lockDurationMs),
+  },
+  {
+    flags: '--stalled-interval <duration>',
+    description: 'how often lock-expired shards are looked for',
+    defaultValue: formatDuration(d.stalledIntervalMs),
+  },
+  {
+    flags: '--poll-interval <duration>',
+    description: 'how often the ledger is read for new runs and pauses',
+    defaultValue: formatDuration(d.pollIntervalMs),
+  },
+];
+
+const WorkerFlags = z.object({
+  concurrency: int(1, 64),
+  writers: int(1, 8),
+  shutdownTimeout: ms(1, '1ms'),
+  lockDuration: ms(1000, '1s'),
+  stalledInterval: ms(1000, '1s'),
+  pollInterval: ms(100, '100ms'),
+});
+
+/** commander's parsed options → the worker's tuning; errors name the flag (UsageError). */
+export function parseWorkerFlags(raw: unknown): WorkerTuning {
+  const o = parseOptions(WorkerFlags, raw);
+  return {
+    concurrency: o.concurrency,
+    writers: o.writers,
+    shutdownTimeoutMs: o.shutdownTimeout,
+    lockDurationMs: o.lockDuration,
+    stalledIntervalMs: o.stalledInterval,
+    pollIntervalMs: o.pollInterval,
+  };
+}

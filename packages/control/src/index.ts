@@ -1,0 +1,21 @@
+// The control plane: one behaviour for every front (CLI, HTTP API, dashboard). The shard worker
+// runtime is the `./worker` subpath.
+export {
+  type ControlConfig,
+  type ControlContext,
+  closeControl,
+  openControl,
+  withControl,
+} from './context.js';
+export { cancelRun, pauseRun, recoverRun, requireRun, resumeRun, retryShards } from './controls.js';
+export { type FinalizeResult, finalizeRun } from './finalize.js';
+export * from './queue/index.js';
+export { type StartOptions, type StartResult, startRun } from './start.js';
+export {
+  type RunStatusReport,
+  type RunView,
+  readAllRunStatuses,
+  readRunStatus,
+  rowsPerSecondLastMinute,
+  runView,
+} from './status.js';

@@ -1,0 +1,69 @@
+// The run's BullMQ queue, and putting its shards in it. The producer (start, retry, recover) and the
+// workers (a split shard's halves) enqueue through here alike.
+import type { RunRow, ShardRow } from '@backfill/engine/ledger';
+import { listShards } from '@backfill/engine/ledger';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { type RetryPolicy, shardJobOptions } from './jobs.js';
+import { runQueueName, SHARD_JOB_NAME, type ShardJobData } from './names.js';
+
+export interface QueueConfig {
+  redis: Redis;
+  prefix: string;
+}
+
+export function openRunQueue(run: { id: number; queue: string | null }, q: QueueConfig): Queue<ShardJobData> {
+  return new Queue<ShardJobData>(runQueueName(run), { connection: q.redis, prefix: q.prefix });
+}
+
+/** Opens the run's queue for `fn` and closes it after (the Redis connection is the caller's). */
+export async function withRunQueue<T>(
+  q: QueueConfig,
+  run: { id: number; queue: string | null },
+  fn: (queue: Queue<ShardJobData>) => Promise<T>,
+): Promise<T> {
+  const queue = openRunQueue(run, q);
+  try {
+    return await fn(queue);
+  } finally {
+    await queue.close();
+  }
+}
+
+/**
+ * Adds one job per shard, in chunks (addBulk is atomic per call; ~500 keeps each call short).
+ * Deterministic job ids make a repeated call a no-op for shards already queued.
+ */
+export async function enqueueShards(
+  queue: Queue<ShardJobData>,
+  runId: number,
+  shards: Pick<ShardRow, 'shardNo'>[],
+  order: 'asc' | 'desc',
+  retry: RetryPolicy,
+): Promise<number> {
+  const ordered = [...shards].sort((a, b) =>
+    order === 'asc' ? a.shardNo - b.shardNo : b.shardNo - a.shardNo,
+  );
+  for (let i = 0; i < ordered.length; i += 500) {
+    await queue.addBulk(
+      ordered.slice(i, i + 500).map((s) => ({
+        name: SHARD_JOB_NAME,
+        data: { runId, shardNo: s.shardNo },
+        opts: shardJobOptions(runId, s.shardNo, retry),
+      })),
+    );
+  }
+  return ordered.length;
+}
+
+/** Enqueues every queued or running shard of the run (idempotent). Returns how many were submitted. */
+export async function ensureEnqueued(ctx: QueueConfig & { db: pg.ClientBase }, run: RunRow): Promise<number> {
+  const shards = await listShards(ctx.db, run.id, ['queued', 'running']);
+  return withRunQueue(ctx, run, (queue) =>
+    enqueueShards(queue, run.id, shards, run.order, {
+      attempts: run.settings.attempts,
+      backoffMs: run.settings.backoffMs,
+    }),
+  );
+}

@@ -1,0 +1,11 @@
+// The batch engine: read a keyset batch, compute event ids, write them with one guarded UPDATE.
+export * from './apply-batch.js';
+export * from './bounds.js';
+export * from './compute.js';
+export * from './event-id-column.js';
+export * from './process-range.js';
+export * from './rate-limit.js';
+export * from './read-batch.js';
+export * from './retry-policy.js';
+export * from './run.js';
+export * from './verify.js';

@@ -1,0 +1,3 @@
+// The command-line edge shared by every program: flag parsers and the exit-code table.
+export * from './exit-codes.js';
+export * from './flags.js';
