@@ -1,4 +1,5 @@
-# One image for every app: `backfill <command>` (worker by default). Node 20, like development.
+# One image for every app: the worker deployable by default (`backfill-worker`), the operator CLI as
+# `backfill <command>` (docker run IMAGE backfill status). Node 20, like development.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 ENV TURBO_TELEMETRY_DISABLED=1
@@ -12,6 +13,7 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app /app
+RUN ln -s /app/apps/cli/bin/backfill.js /usr/local/bin/backfill \
+ && ln -s /app/apps/worker/bin/backfill-worker.js /usr/local/bin/backfill-worker
 USER node
-ENTRYPOINT ["node", "apps/cli/bin/backfill.js"]
-CMD ["worker"]
+CMD ["backfill-worker"]

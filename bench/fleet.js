@@ -2,7 +2,7 @@
 // per queued shard, and the rows/s-over-time chart.
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { ADMIN_URL, CLI, cli, copyOf, dropDb, withDb } from './lib.js';
+import { ADMIN_URL, cli, copyOf, dropDb, WORKER, withDb } from './lib.js';
 import { startDbCpuSampler } from './pgcpu.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -12,7 +12,7 @@ const rowsDone = (c) =>
     .then((r) => Number(r.rows[0].n));
 
 function spawnWorker(env, args) {
-  const p = spawn(process.execPath, [CLI, 'worker', '--poll-interval', '200ms', ...args], {
+  const p = spawn(process.execPath, [WORKER, '--poll-interval', '200ms', ...args], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -5,6 +5,7 @@ import pg from 'pg';
 
 export const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const CLI = fileURLToPath(new URL('../apps/cli/bin/backfill.js', import.meta.url));
+export const WORKER = fileURLToPath(new URL('../apps/worker/bin/backfill-worker.js', import.meta.url));
 
 export function dbUrl(name) {
   const u = new URL(ADMIN_URL);

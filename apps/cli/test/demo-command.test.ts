@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
-import { freshDatabase, withClient } from '../../../test-support/db.js';
+import { dropWhenFileEnds, freshDatabase, withClient } from '../../../test-support/db.js';
 
 describe('backfill demo', () => {
   it('runs the whole rollout in <db>_demo with worker processes and proves it complete', async () => {
     const url = await freshDatabase('cli_democmd');
+    dropWhenFileEnds(`${url}_demo`); // the demo's own database, made by the command
     const res = await runCli(
       ['demo', '--rows', '20000', '--workers', '2', '--shard-rows', '5000', '--json'],
       {

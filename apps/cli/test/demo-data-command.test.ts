@@ -1,5 +1,5 @@
 // `backfill demo-data`, run as the operator runs it: the compiled CLI in a child process.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,7 +43,6 @@ describe('backfill demo-data', () => {
   let url: string;
 
   beforeAll(async () => {
-    execFileSync('npx', ['tsc', '-b', 'apps/cli'], { cwd: repo, stdio: 'pipe' });
     // The test's own database, dropped again: the command must create it.
     url = await freshDatabase('cli_demo_data');
     await dropDatabase(url);

@@ -1,10 +1,10 @@
 // `backfill event-id`, run as the operator runs it: the compiled CLI in a child process, rows on stdin.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { eventId } from '@backfill/shared/event-id';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventIdStream } from '../src/commands/event-id.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -57,10 +57,6 @@ const row = (overrides: Record<string, unknown> = {}) =>
 const SIMPLE_ID = '391c7731-843c-5dec-bb21-1d59cd2065d1'; // golden vector "simple object data"
 
 describe('backfill event-id', () => {
-  beforeAll(() => {
-    execFileSync('npx', ['tsc', '-b', 'apps/cli'], { cwd: repo, stdio: 'pipe' });
-  });
-
   it('prints the golden event_ids, one per line, in input order, and exits 0', async () => {
     const input = vectors.map((v) => JSON.stringify(v.input)).join('\n') + '\n';
     const res = await backfill(input);

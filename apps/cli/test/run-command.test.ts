@@ -1,17 +1,12 @@
-import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { collect, runCli, spawnCli, waitForLog } from '../../../test-support/cli.js';
-import { freshDatabase, withClient } from '../../../test-support/db.js';
-import { captureLogger } from '../../../test-support/logger.js';
+import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { seedLegacyRows, tableChecksum } from '../../../test-support/seed.js';
 
-const { logger } = captureLogger('warn');
-
 async function prepared(name: string, rows: number): Promise<string> {
-  const url = await freshDatabase(`cli_run_${name}`);
-  await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...DEFAULT_LOCK_POLICY });
+  const url = await migratedDatabase(`cli_run_${name}`);
   await seedLegacyRows(url, rows);
   return url;
 }

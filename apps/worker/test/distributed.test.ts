@@ -1,11 +1,10 @@
 // The distributed backfill end to end: worker child processes, real Redis and PostgreSQL.
 
-import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
-import { freshDatabase, withClient } from '../../../test-support/db.js';
+import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import {
   FAST_WORKER_FLAGS,
   rowsDone,
@@ -14,16 +13,13 @@ import {
   waitForCheckpoint,
   waitForRunStatus,
 } from '../../../test-support/fleet.js';
-import { captureLogger } from '../../../test-support/logger.js';
 import { startPrivateRedis } from '../../../test-support/redis.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
-const { logger } = captureLogger('warn');
 const PREFIX = `bft-dist-${process.pid}`;
 
 async function prepared(name: string, rows: number): Promise<string> {
-  const url = await freshDatabase(`dist_${name}`);
-  await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...DEFAULT_LOCK_POLICY });
+  const url = await migratedDatabase(`dist_${name}`);
   await seedLegacyRows(url, rows);
   return url;
 }

@@ -1,21 +1,17 @@
 // A shard whose batches keep timing out is split in two by the worker, the halves are queued, and the
 // run still finishes exactly: a worker process, real Redis and PostgreSQL.
-import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
-import { freshDatabase, withClient } from '../../../test-support/db.js';
+import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { rowsDone, startFleet, waitFor, waitForRunStatus } from '../../../test-support/fleet.js';
-import { captureLogger } from '../../../test-support/logger.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
-const { logger } = captureLogger('warn');
 const ROWS = 20_000;
 
 describe('worker split', { timeout: 240_000 }, () => {
   it('splits a shard that keeps timing out, queues both halves, and completes the run exactly', async () => {
-    const url = await freshDatabase('worker_split');
-    await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...DEFAULT_LOCK_POLICY });
+    const url = await migratedDatabase('worker_split');
     await seedLegacyRows(url, ROWS);
     const env = { DATABASE_URL: url, QUEUE_PREFIX: `bft-split-${process.pid}` };
     const started = await runCli(

@@ -3,20 +3,27 @@
 // HTTP API) calls these, so an action behaves the same wherever it is asked for.
 import { ConflictError, NotFoundError } from '@backfill/engine/errors';
 import {
+  ACTIVE_RUN_STATUSES,
   cancelShards,
   getRun,
   getShard,
   isTerminalShard,
   listShards,
+  RUN_STATUSES,
   type RunRow,
   type RunStatus,
   requeueShard,
+  runStatusesInto,
+  TERMINAL_RUN_STATUSES,
   transitionRun,
 } from '@backfill/engine/ledger';
 import type { ControlContext } from './context.js';
 import { ensureEnqueued, withRunQueue } from './queue/enqueue.js';
 import { shardJobOptions } from './queue/jobs.js';
 import { SHARD_JOB_NAME, shardJobId } from './queue/names.js';
+
+/** A run whose shards an operator can still send back to work (a finished run becomes running again). */
+const RETRYABLE_RUN_STATUSES = RUN_STATUSES.filter((s) => !TERMINAL_RUN_STATUSES.includes(s));
 
 export async function requireRun(ctx: ControlContext, name: string): Promise<RunRow> {
   const run = await getRun(ctx.db, name);
@@ -52,7 +59,7 @@ export async function cancelRun(
   name: string,
 ): Promise<{ run: RunRow; cancelledShards: number }> {
   let run = await requireRun(ctx, name);
-  requireStatus(run, ['running', 'paused', 'failed'], 'nothing to cancel');
+  requireStatus(run, runStatusesInto('cancelled'), 'nothing to cancel');
   run = await transitionRun(ctx.db, run.id, 'cancelled');
   const cancelledShards = await cancelShards(ctx.db, run.id);
   await withRunQueue(ctx, run, (q) => q.obliterate({ force: true }));
@@ -66,7 +73,7 @@ export async function retryShards(
   which: { failed: true } | { shardNo: number },
 ): Promise<number[]> {
   const run = await requireRun(ctx, name);
-  requireStatus(run, ['running', 'paused', 'failed', 'completed'], 'its shards cannot be retried');
+  requireStatus(run, RETRYABLE_RUN_STATUSES, 'its shards cannot be retried');
   let targets: number[];
   if ('failed' in which) {
     targets = (await listShards(ctx.db, run.id, ['failed'])).map((s) => s.shardNo);
@@ -113,7 +120,7 @@ export async function recoverRun(
   name: string,
 ): Promise<{ run: RunRow; enqueued: number }> {
   const run = await requireRun(ctx, name);
-  requireStatus(run, ['running', 'paused'], 'nothing to recover');
+  requireStatus(run, ACTIVE_RUN_STATUSES, 'nothing to recover');
   // Shards failed for good are not re-run by recover: that is `retry --failed`.
   const enqueued = await ensureEnqueued(ctx, run);
   if (run.status === 'paused') await withRunQueue(ctx, run, (q) => q.pause());

@@ -2,10 +2,9 @@
 // shard's checkpoint) strictly in order, so a crash or a failed batch never leaves rows behind it.
 import { processRange, verifyRange } from '@backfill/engine/backfill';
 import { RUN_LOGS } from '@backfill/engine/db';
-import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { freshDatabase, withClient } from '../../../test-support/db.js';
+import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { captureLogger } from '../../../test-support/logger.js';
 import { insertRunningShard, seedLegacyRows } from '../../../test-support/seed.js';
 
@@ -13,8 +12,7 @@ const { logger } = captureLogger('warn');
 const ROWS = 10_000;
 
 async function shardDb(name: string): Promise<string> {
-  const url = await freshDatabase(`ordered_${name}`);
-  await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...DEFAULT_LOCK_POLICY });
+  const url = await migratedDatabase(`ordered_${name}`);
   await seedLegacyRows(url, ROWS);
   await insertRunningShard(url, { name: 'o', runToId: ROWS, shardToId: ROWS });
   return url;

@@ -2,19 +2,17 @@ import { BatchTimeoutError, processRange, runBackfill, verifyRange } from '@back
 import { RUN_LOGS } from '@backfill/engine/db';
 import { BadRowError } from '@backfill/engine/errors';
 import { splitShard } from '@backfill/engine/ledger';
-import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, withClient } from '../../../test-support/db.js';
+import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { captureLogger } from '../../../test-support/logger.js';
 import { insertRunningShard, seedLegacyRows } from '../../../test-support/seed.js';
 
 const { logger } = captureLogger('warn');
 
 async function preparedDb(name: string, rows: number): Promise<string> {
-  const url = await freshDatabase(`range_${name}`);
-  await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...DEFAULT_LOCK_POLICY });
+  const url = await migratedDatabase(`range_${name}`);
   await seedLegacyRows(url, rows);
   return url;
 }

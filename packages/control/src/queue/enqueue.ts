@@ -1,7 +1,6 @@
 // The run's BullMQ queue, and putting its shards in it. The producer (start, retry, recover) and the
 // workers (a split shard's halves) enqueue through here alike.
-import type { RunRow, ShardRow } from '@backfill/engine/ledger';
-import { listShards } from '@backfill/engine/ledger';
+import { listShards, PENDING_SHARD_STATUSES, type RunRow, type ShardRow } from '@backfill/engine/ledger';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -59,7 +58,7 @@ export async function enqueueShards(
 
 /** Enqueues every queued or running shard of the run (idempotent). Returns how many were submitted. */
 export async function ensureEnqueued(ctx: QueueConfig & { db: pg.ClientBase }, run: RunRow): Promise<number> {
-  const shards = await listShards(ctx.db, run.id, ['queued', 'running']);
+  const shards = await listShards(ctx.db, run.id, PENDING_SHARD_STATUSES);
   return withRunQueue(ctx, run, (queue) =>
     enqueueShards(queue, run.id, shards, run.order, {
       attempts: run.settings.attempts,

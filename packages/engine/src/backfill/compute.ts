@@ -2,7 +2,17 @@
 // parsed, hashed and dropped at once, so a batch never holds its rows, only their ids.
 import { tryEventId } from '@backfill/shared/event-id';
 import { EventIdColumn } from './event-id-column.js';
-import type { SourceRow } from './read-batch.js';
+
+/** A run_logs row as the batch read returns it: the input of the event-id computation. */
+export interface SourceRow {
+  id: string; // int8 arrives as a string
+  run_id: string;
+  event_type: string;
+  level: string;
+  message: string | null;
+  /** jsonb as text: parsed (JSON.parse, as pg itself would) in the compute step, not on receive. */
+  data: string | null;
+}
 
 export interface BadRow {
   id: string;

@@ -1,17 +1,7 @@
 // Keyset reads over the primary key: only rows still missing an event id, in id order.
 import pg from 'pg';
 import { qualified, type TableRef } from '../db.js';
-import { BatchBuilder, type ComputedBatch } from './compute.js';
-
-export interface SourceRow {
-  id: string; // int8 arrives as a string
-  run_id: string;
-  event_type: string;
-  level: string;
-  message: string | null;
-  /** jsonb as text: parsed (JSON.parse, as pg itself would) in the compute step, not on receive. */
-  data: string | null;
-}
+import { BatchBuilder, type ComputedBatch, type SourceRow } from './compute.js';
 
 export function readBatchSql(table: TableRef): string {
   return `SELECT id, run_id, event_type, level, message, data::text AS data
