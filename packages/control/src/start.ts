@@ -1,6 +1,6 @@
 // `backfill start`: plan shards, record the run in the ledger, enqueue one job per shard.
 import { randomBytes } from 'node:crypto';
-import { assertBackfillReady } from '@backfill/engine/backfill';
+import { assertBackfillReady, eventIdStatisticsWarning } from '@backfill/engine/backfill';
 import { RUN_LOGS, type TableRef } from '@backfill/engine/db';
 import { ConflictError } from '@backfill/engine/errors';
 import {
@@ -48,6 +48,8 @@ export async function startRun(ctx: ControlContext, o: StartOptions): Promise<St
     return { outcome: 'exists', run: existing, plan: null, enqueued };
   }
   await assertBackfillReady(ctx.db, table);
+  const statsWarning = await eventIdStatisticsWarning(ctx.db, table);
+  if (statsWarning) ctx.logger.warn(statsWarning);
   const active = await activeRunOnTable(ctx.db, table);
   if (active && o.commit) {
     throw new ConflictError(

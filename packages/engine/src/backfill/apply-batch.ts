@@ -3,6 +3,7 @@
 import type pg from 'pg';
 import { qualified, type TableRef } from '../db.js';
 import type { EventIdColumn } from './event-id-column.js';
+import { missingEventId } from './missing-event-id.js';
 
 /** Where a batch's progress is recorded in the same statement (and so the same transaction). */
 export interface ShardCheckpoint {
@@ -23,12 +24,14 @@ export interface ApplyInput {
 }
 
 // The id range ($7..$8, the batch's first and last id) lets the planner read the batch's rows with
-// one index range scan and hash-join them, instead of one index probe per row (~8% less work).
-const updateCte = (table: TableRef) =>
+// one index range scan and hash-join them, instead of one index probe per row (~8% less work). The
+// missing-id guard never overwrites an id written meanwhile, and is written so no plan goes through
+// ix_run_logs_event_id (see missing-event-id.ts).
+export const updateBatchSql = (table: TableRef) =>
   `UPDATE ${qualified(table)} AS t
       SET event_id = v.eid
      FROM unnest($1::bigint[], $2::text[]) AS v(id, eid)
-    WHERE t.id = v.id AND t.event_id IS NULL AND t.id BETWEEN $7::bigint AND $8::bigint`;
+    WHERE t.id = v.id AND ${missingEventId('t.')} AND t.id BETWEEN $7::bigint AND $8::bigint`;
 
 /** The shard's checkpoint and counters, on their own (the ordered, multi-writer path). */
 const checkpointSql = `UPDATE backfill_shards
@@ -83,8 +86,17 @@ function bigintArrayLiteral(ids: string[]): string {
   return `{${ids.join(',')}}`;
 }
 
-/** Returns the number of rows actually updated. */
-export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Promise<number> {
+/** A statement and its parameters, as sent (tests EXPLAIN exactly these). */
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * The batch UPDATE, and with a checkpoint the shard's checkpoint and counters in the same statement:
+ * one transaction, one round trip, so a resumed shard neither skips nor double-counts a row.
+ */
+export function batchUpdateStatement(input: ApplyInput): Statement {
   const { table, ids, checkpoint } = input;
   if (input.eventIds.length !== ids.length) {
     throw new TypeError(`applyBatch: ${ids.length} ids but ${input.eventIds.length} event ids`);
@@ -95,17 +107,13 @@ export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Prom
   const lo = ids[0] ?? '1';
   const hi = ids[ids.length - 1] ?? '0';
   if (!checkpoint) {
-    if (ids.length === 0) return 0;
-    const res = await client.query(
-      updateCte(table).replace('$7::bigint', '$3::bigint').replace('$8::bigint', '$4::bigint'),
-      [idsLiteral, eventIds, lo, hi],
-    );
-    return res.rowCount ?? 0;
+    return {
+      text: updateBatchSql(table).replace('$7::bigint', '$3::bigint').replace('$8::bigint', '$4::bigint'),
+      values: [idsLiteral, eventIds, lo, hi],
+    };
   }
-  // Batch UPDATE + shard checkpoint and counters as ONE statement: one transaction, one round trip,
-  // so a resumed shard neither skips nor double-counts a row.
-  const res = await client.query<{ updated: number }>(
-    `WITH upd AS (${updateCte(table)} RETURNING 1),
+  return {
+    text: `WITH upd AS (${updateBatchSql(table)} RETURNING 1),
           n AS (SELECT count(*)::int AS updated FROM upd),
           ck AS (
             UPDATE backfill_shards
@@ -117,7 +125,7 @@ export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Prom
              WHERE run_id = $4 AND shard_no = $5
          RETURNING 1)
      SELECT (SELECT updated FROM n) AS updated, (SELECT count(*) FROM ck)::int AS checkpointed`,
-    [
+    values: [
       idsLiteral,
       eventIds,
       checkpoint.lastId.toString(),
@@ -127,6 +135,17 @@ export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Prom
       lo,
       hi,
     ],
-  );
+  };
+}
+
+/** Returns the number of rows actually updated. */
+export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Promise<number> {
+  const statement = batchUpdateStatement(input);
+  if (!input.checkpoint) {
+    if (input.ids.length === 0) return 0;
+    const res = await client.query(statement.text, statement.values);
+    return res.rowCount ?? 0;
+  }
+  const res = await client.query<{ updated: number }>(statement.text, statement.values);
   return res.rows[0]?.updated ?? 0;
 }

@@ -3,6 +3,7 @@ export * from './apply-batch.js';
 export * from './bounds.js';
 export * from './compute.js';
 export * from './event-id-column.js';
+export * from './missing-event-id.js';
 export * from './process-range.js';
 export * from './rate-limit.js';
 export * from './read-batch.js';

@@ -1,12 +1,14 @@
-// Keyset reads over the primary key: only rows still missing an event id, in id order.
+// Keyset reads over the primary key: only rows still missing an event id, in id order. The missing-id
+// condition is written so that the primary-key range scan is the only plan (see missing-event-id.ts).
 import pg from 'pg';
 import { qualified, type TableRef } from '../db.js';
 import { BatchBuilder, type ComputedBatch, type SourceRow } from './compute.js';
+import { missingEventId } from './missing-event-id.js';
 
 export function readBatchSql(table: TableRef): string {
   return `SELECT id, run_id, event_type, level, message, data::text AS data
             FROM ${qualified(table)}
-           WHERE id > $1 AND id <= $2 AND event_id IS NULL
+           WHERE id > $1 AND id <= $2 AND ${missingEventId()}
            ORDER BY id
            LIMIT $3`;
 }

@@ -1,10 +1,13 @@
 // `backfill run`: the single-process backfill over an id range (no Redis, no ledger).
+
+import { SINGLE_PROCESS_WRITERS } from '@backfill/shared/settings';
 import type pg from 'pg';
 import { createPool, RUN_LOGS, type TableRef } from '../db.js';
 import { SchemaError, UsageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkRunLogsShape, tableColumns } from '../migrate/inspect.js';
 import { estimateNullRows, idBounds } from './bounds.js';
+import { eventIdStatisticsWarning } from './missing-event-id.js';
 import { type BatchReport, type OnBadRow, processRange, type RangeResult } from './process-range.js';
 import { localRowLimiter } from './rate-limit.js';
 
@@ -71,13 +74,15 @@ export async function assertBackfillReady(client: pg.ClientBase, table: TableRef
 export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
   const table = opts.table ?? RUN_LOGS;
   const started = Date.now();
-  const writers = Math.max(1, opts.writers ?? 2);
+  const writers = Math.max(1, opts.writers ?? SINGLE_PROCESS_WRITERS);
   const pool = backfillPool(opts.databaseUrl, { ...opts, max: 1 + writers, name: 'backfill-run' });
   try {
     const client = await pool.connect();
     let plan: RunPlan;
     try {
       await assertBackfillReady(client, table);
+      const statsWarning = await eventIdStatisticsWarning(client, table);
+      if (statsWarning) opts.logger.warn(statsWarning);
       const bounds = await idBounds(client, table);
       const fromId = opts.fromId ?? bounds?.min ?? 1n;
       const toId = opts.toId ?? bounds?.max ?? 0n;

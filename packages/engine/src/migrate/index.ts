@@ -1,6 +1,7 @@
 // `backfill migrate`: bring a database to head online, and roll the event_id step back.
 import { EVENT_ID_INDEX_NAME, EVENT_ID_MIGRATION_TAG, readJournal } from '@backfill/shared';
 import type pg from 'pg';
+import { eventIdHasStatistics } from '../backfill/missing-event-id.js';
 import { connectClient, ensureDatabase, qualified, RUN_LOGS } from '../db.js';
 import { PgCode, pgCodeOf } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -65,6 +66,33 @@ async function withMigrateLock<T>(client: pg.Client, logger: Logger, fn: () => P
   }
 }
 
+/**
+ * ADD COLUMN triggers no ANALYZE and autoanalyze waits for 10% of the table to change, so a new event_id
+ * has no planner statistics, and the application's queries on it plan on guesses. A column-only ANALYZE
+ * samples a fixed number of rows whatever the table's size, and takes a lock that blocks no reads or writes.
+ */
+async function analyzeEventId(client: pg.ClientBase, logger: Logger, lockTimeoutMs: number): Promise<void> {
+  if (await eventIdHasStatistics(client, RUN_LOGS)) return;
+  const started = Date.now();
+  await client.query('BEGIN');
+  try {
+    // A running (auto)vacuum holds the lock ANALYZE needs: do not wait behind it for long.
+    await client.query(`SELECT set_config('lock_timeout', $1, true)`, [String(Math.trunc(lockTimeoutMs))]);
+    await client.query(`ANALYZE ${qualified(RUN_LOGS)} (event_id)`);
+    await client.query('COMMIT');
+    logger.info(
+      { ms: Date.now() - started },
+      'analyzed run_logs.event_id (planner statistics for the new column)',
+    );
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    if (pgCodeOf(err) !== PgCode.lockNotAvailable) throw err;
+    logger.warn(
+      `could not analyze run_logs.event_id now (${(err as Error).message}): run ANALYZE run_logs (event_id) later`,
+    );
+  }
+}
+
 export async function migrateUp(opts: MigrateUpOptions): Promise<MigrateUpReport> {
   const started = Date.now();
   const { logger } = opts;
@@ -87,6 +115,7 @@ export async function migrateUp(opts: MigrateUpOptions): Promise<MigrateUpReport
 
       const shape = checkRunLogsShape(RUN_LOGS, await tableColumns(client, RUN_LOGS));
       for (const w of shape.warnings) logger.warn(w);
+      await analyzeEventId(client, logger, opts.lockTimeoutMs);
 
       let index: MigrateUpReport['index'];
       if (opts.index === 'defer') {
