@@ -5,10 +5,23 @@ import { startDbCpuSampler } from './pgcpu.js';
 
 const NS = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
 
-/** `backfill run --commit` as an operator runs it; its JSON summary carries rows/s, db time and RSS. */
-export async function benchRun(template, rows) {
+/**
+ * `backfill run --commit` as an operator runs it; its JSON summary carries rows/s, db time and RSS.
+ * `withoutEventIdStats`: event_id's planner statistics are removed first — the state of a real table
+ * right after ADD COLUMN (other columns analyzed, the new one not), where a plain `event_id IS NULL`
+ * makes every batch read every NULL left in the table.
+ */
+export async function benchRun(template, rows, { withoutEventIdStats = false } = {}) {
   const url = await copyOf(template, 'bf_bench_run');
   try {
+    if (withoutEventIdStats) {
+      await withDb(url, (c) =>
+        c.query(
+          `DELETE FROM pg_statistic WHERE starelid = 'run_logs'::regclass AND staattnum =
+             (SELECT attnum FROM pg_attribute WHERE attrelid = 'run_logs'::regclass AND attname = 'event_id')`,
+        ),
+      );
+    }
     const cpu = await startDbCpuSampler(ADMIN_URL, 'bf_bench_run');
     const res = await cli(['run', '--commit', '--json'], { DATABASE_URL: url });
     const dbCpuSeconds = await cpu.stop();

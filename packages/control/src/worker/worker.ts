@@ -108,7 +108,9 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
       );
       await Promise.all([...workers.values()].map((w) => w.close(true)));
     }
-    await pool.end().catch(() => {});
+    // A forced close leaves hung statements' clients checked out, and pool.end() waits for them: give
+    // it a moment, then go (the server rolls back their transactions: idle_in_transaction_session_timeout).
+    await Promise.race([pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
     redis.disconnect();
     log.info({ peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }, 'worker stopped');
     resolveDone();

@@ -20,5 +20,9 @@ export function isConnectionLost(err: unknown): boolean {
     return true;
   if (isConnectionFailure(err)) return true;
   const msg = (err as Error)?.message ?? '';
-  return /Connection terminated|Client has encountered a connection error|not queryable/i.test(msg);
+  // "Query read timeout": the client-side query_timeout (the network went silent); the session is
+  // given up like a dropped one.
+  return /Connection terminated|Client has encountered a connection error|not queryable|Query read timeout|timeout exceeded when trying to connect/i.test(
+    msg,
+  );
 }

@@ -49,14 +49,36 @@ export interface RunSummary extends RangeResult {
   peakRssMb: number;
 }
 
+/** How much longer than statement_timeout the client waits for an answer before giving the connection up. */
+export const CLIENT_TIMEOUT_MARGIN_MS = 5000;
+
+/**
+ * The backfill's own sessions, bounded against partitions and hung peers:
+ * - statement_timeout and lock_timeout: the backfill loses every fight with the application;
+ * - query_timeout (client side, statement_timeout + 5 s): a statement whose answer never comes (the
+ *   network went silent) fails, and the caller reconnects or gives the shard up;
+ * - idle_in_transaction_session_timeout (statement_timeout + 5 s): a transaction whose client vanished
+ *   mid-batch is rolled back by the server, so no row stays locked by the backfill longer than that;
+ * - TCP keepalives on both ends: a dead peer is noticed in about 25 s even with nothing to send.
+ */
 export function backfillPool(
   url: string,
   o: { statementTimeoutMs: number; lockTimeoutMs: number; max: number; name: string },
 ): pg.Pool {
+  const statementTimeoutMs = Math.trunc(o.statementTimeoutMs);
   return createPool(url, {
     max: o.max,
     application_name: o.name,
-    options: `-c statement_timeout=${Math.trunc(o.statementTimeoutMs)} -c lock_timeout=${Math.trunc(o.lockTimeoutMs)}`,
+    options: [
+      `-c statement_timeout=${statementTimeoutMs}`,
+      `-c lock_timeout=${Math.trunc(o.lockTimeoutMs)}`,
+      `-c idle_in_transaction_session_timeout=${statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS}`,
+      '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
+    ].join(' '),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
+    connectionTimeoutMillis: 10_000,
   });
 }
 
