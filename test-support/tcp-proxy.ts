@@ -3,10 +3,7 @@
 // or reset every connection. Loopback only.
 import { createServer, type Server, Socket } from 'node:net';
 
-export type ProxyMode =
-  | { kind: 'pass' }
-  | { kind: 'latency'; ms: number }
-  | { kind: 'blackhole' };
+export type ProxyMode = { kind: 'pass' } | { kind: 'latency'; ms: number } | { kind: 'blackhole' };
 
 export interface FaultProxy {
   /** The address to give the client instead of the target's, e.g. postgres://…@127.0.0.1:<port>/db. */

@@ -113,12 +113,18 @@ describe('event_id without statistics, old columns analyzed', () => {
   it('the batch UPDATE joins the batch to a primary-key range', async () => {
     await withClient(url, async (c) => {
       const ids = batchIds(1001, 5000);
-      const plain = batchUpdateStatement({ table: RUN_LOGS, ids, eventIds: idColumn(ids.length) });
+      const plain = batchUpdateStatement({
+        table: RUN_LOGS,
+        ids,
+        eventIds: idColumn(ids.length),
+        xmins: ids.map(() => '1000'),
+      });
       expectPrimaryKeyWalk(await planOf(c, plain.text, plain.values));
       const checkpointed = batchUpdateStatement({
         table: RUN_LOGS,
         ids,
         eventIds: idColumn(ids.length),
+        xmins: ids.map(() => '1000'),
         checkpoint: { runId: 1, shardNo: 0, lastId: 6000n, rowsSkipped: 0 },
       });
       const nodes = await planOf(c, checkpointed.text, checkpointed.values);
@@ -158,7 +164,12 @@ describe('fully backfilled but for a few rows, analyzed', () => {
     await withClient(url, async (c) => {
       expectPrimaryKeyWalk(await planOf(c, readBatchSql(RUN_LOGS), ['0', String(ROWS), 5000]));
       const ids = batchIds(1000, 200).map((id, i) => String(Number(id) + i * 999));
-      const stmt = batchUpdateStatement({ table: RUN_LOGS, ids, eventIds: idColumn(ids.length) });
+      const stmt = batchUpdateStatement({
+        table: RUN_LOGS,
+        ids,
+        eventIds: idColumn(ids.length),
+        xmins: ids.map(() => '1000'),
+      });
       expectPrimaryKeyWalk(await planOf(c, stmt.text, stmt.values));
     });
   });

@@ -139,6 +139,10 @@ function describe(s: RunSummary, sig: string | null, resume: string | null): str
     lines.push(
       `${fmtInt(s.rowsSkipped)} bad rows skipped (their event_id stays NULL; see the backfill_errors table)`,
     );
+  if (s.rowsRewritten)
+    lines.push(
+      `${fmtInt(s.rowsRewritten)} rows were edited while their batch ran: written again from their new content`,
+    );
   if (s.retries) lines.push(`${fmtInt(s.retries)} batches retried after timeouts or lost connections`);
   if (resume) lines.push(`resume with: ${resume}`);
   return lines;

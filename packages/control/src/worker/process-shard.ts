@@ -1,6 +1,6 @@
 // One BullMQ job = one shard: claim it in the ledger, run the batch engine from its checkpoint, and
 // record how it ended. Permanent faults fail the shard at once; timeouts split it; the rest retry.
-import { BatchTimeoutError, processRange } from '@backfill/engine/backfill';
+import { BatchTimeoutError, isSchemaFault, processRange } from '@backfill/engine/backfill';
 import { BadRowError, SchemaError } from '@backfill/engine/errors';
 import {
   claimShard,
@@ -112,6 +112,7 @@ export async function processShardJob(
     log.info(
       {
         rowsUpdated: result.rowsUpdated,
+        rowsRewritten: result.rowsRewritten,
         rowsSkipped: result.rowsSkipped,
         runCompleted: done.runCompleted,
         rangeMs: Math.round(performance.now() - rangeStarted),
@@ -134,13 +135,17 @@ export async function processShardJob(
 }
 
 async function handleFailure(
-  err: Error,
+  fault: Error,
   job: Job,
   deps: ShardDeps,
   log: Logger,
   runId: number,
   shardNo: number,
 ): Promise<ShardOutcome> {
+  // A column dropped or retyped under the run reaches us as pg's DatabaseError: name it for what it is.
+  const err = isSchemaFault(fault)
+    ? new SchemaError(`the table no longer fits the run: ${fault.message}`, { cause: fault })
+    : fault;
   const errorClass = err.constructor?.name ?? 'Error';
   if (err instanceof BatchTimeoutError) {
     const children = await withClient(deps.pool, (c) => splitShard(c, runId, shardNo, err.message));

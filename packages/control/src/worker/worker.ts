@@ -106,7 +106,9 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
         { timeoutMs: s.shutdownTimeoutMs },
         'shutdown timeout: forcing the close (the shards return to the queue when their locks expire)',
       );
-      await Promise.all([...workers.values()].map((w) => w.close(true)));
+      // Not awaited: once a graceful close has begun, BullMQ's close(true) returns that same promise, which
+      // waits for the hung job. The shards go back to the queue when their locks expire.
+      for (const w of workers.values()) void w.close(true).catch(() => {});
     }
     // A forced close leaves hung statements' clients checked out, and pool.end() waits for them: give
     // it a moment, then go (the server rolls back their transactions: idle_in_transaction_session_timeout).

@@ -6,6 +6,8 @@ import { EventIdColumn } from './event-id-column.js';
 /** A run_logs row as the batch read returns it: the input of the event-id computation. */
 export interface SourceRow {
   id: string; // int8 arrives as a string
+  /** The row version read (xid as text): the write skips the row if it changed since. */
+  xmin: string;
   run_id: string;
   event_type: string;
   level: string;
@@ -21,6 +23,8 @@ export interface BadRow {
 
 export interface ComputedBatch {
   ids: string[];
+  /** xmins[i]: the version ids[i] was read at. */
+  xmins: string[];
   /** eventIds.at(i) is the event id of ids[i]. */
   eventIds: EventIdColumn;
   bad: BadRow[];
@@ -32,6 +36,7 @@ export interface ComputedBatch {
 /** Accumulates a batch's (id, event_id) pairs and bad rows. `add` never throws for a bad row. */
 export class BatchBuilder {
   private readonly ids: string[] = [];
+  private readonly xmins: string[] = [];
   private readonly eventIds: EventIdColumn;
   private readonly bad: BadRow[] = [];
   private lastIdText = '';
@@ -57,6 +62,7 @@ export class BatchBuilder {
     const result = tryEventId(row);
     if (result.ok) {
       this.ids.push(src.id);
+      this.xmins.push(src.xmin);
       this.eventIds.push(result.eventId);
     } else {
       this.bad.push({ id: src.id, reason: result.error.message });
@@ -66,6 +72,7 @@ export class BatchBuilder {
   result(): ComputedBatch {
     return {
       ids: this.ids,
+      xmins: this.xmins,
       eventIds: this.eventIds,
       bad: this.bad,
       lastId: this.lastIdText ? BigInt(this.lastIdText) : 0n,

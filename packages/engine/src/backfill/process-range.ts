@@ -65,6 +65,8 @@ export interface RangeResult {
   rowsRead: number;
   rowsUpdated: number;
   rowsSkipped: number;
+  /** Rows edited between their batch's read and its write: written again from their new content. */
+  rowsRewritten: number;
   batches: number;
   /** Last id done; resume with cursor = this. */
   cursor: bigint;
@@ -132,6 +134,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     rowsRead: 0,
     rowsUpdated: 0,
     rowsSkipped: 0,
+    rowsRewritten: 0,
     batches: 0,
     cursor: opts.cursor,
     complete: false,
@@ -161,6 +164,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     writer: pg.PoolClient | undefined,
     ids: string[],
     eids: EventIdColumn,
+    xmins: string[],
     lastId: bigint,
     skipped: number,
     predecessor: Promise<unknown>,
@@ -168,7 +172,16 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     if (!writer) return ids.length; // dry run: what would be written
     const t0 = performance.now();
     try {
-      const input = { table: opts.table, ids, eventIds: eids };
+      const input = {
+        table: opts.table,
+        ids,
+        eventIds: eids,
+        xmins,
+        badRows: { mode: opts.onBadRow ?? 'fail', runName: opts.runName ?? null },
+        onRewritten: (n: number) => {
+          result.rowsRewritten += n;
+        },
+      };
       const checkpoint = opts.shard && { ...opts.shard, lastId, rowsSkipped: skipped };
       const n =
         ordered && checkpoint
@@ -198,11 +211,15 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         writer,
         ids.slice(0, mid),
         eids.slice(0, mid),
+        xmins.slice(0, mid),
         BigInt(ids[mid - 1]!),
         skipped,
         predecessor,
       );
-      return first + (await write(writer, ids.slice(mid), eids.slice(mid), lastId, 0, predecessor));
+      return (
+        first +
+        (await write(writer, ids.slice(mid), eids.slice(mid), xmins.slice(mid), lastId, 0, predecessor))
+      );
     }
   };
 
@@ -288,7 +305,15 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
           await recordBadRows(conns.reader, opts.table, batch.bad, opts.runName ?? null);
         }
         const writer = conns.writers[sent++ % Math.max(1, conns.writers.length)];
-        const done = write(writer, batch.ids, batch.eventIds, batch.lastId, batch.bad.length, lastWrite);
+        const done = write(
+          writer,
+          batch.ids,
+          batch.eventIds,
+          batch.xmins,
+          batch.lastId,
+          batch.bad.length,
+          lastWrite,
+        );
         done.catch(() => {}); // awaited in drain(); never an unhandled rejection meanwhile
         lastWrite = done;
         inflight.push({ batch, started, done });

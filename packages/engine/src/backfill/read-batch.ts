@@ -6,7 +6,7 @@ import { BatchBuilder, type ComputedBatch, type SourceRow } from './compute.js';
 import { missingEventId } from './missing-event-id.js';
 
 export function readBatchSql(table: TableRef): string {
-  return `SELECT id, run_id, event_type, level, message, data::text AS data
+  return `SELECT id, xmin::text AS xmin, run_id, event_type, level, message, data::text AS data
             FROM ${qualified(table)}
            WHERE id > $1 AND id <= $2 AND ${missingEventId()}
            ORDER BY id

@@ -26,3 +26,18 @@ export function isConnectionLost(err: unknown): boolean {
     msg,
   );
 }
+
+/**
+ * The table is not what the batch statements expect (a column dropped, renamed or retyped after the
+ * run started): retrying cannot help, the shard fails at once.
+ */
+export function isSchemaFault(err: unknown): boolean {
+  const code = pgCodeOf(err);
+  return (
+    code === PgCode.undefinedColumn ||
+    code === PgCode.undefinedTable ||
+    code === '42804' || // datatype_mismatch
+    code === '42883' || // undefined_function (an operator for the column's new type)
+    code === '42P18' // indeterminate_datatype
+  );
+}

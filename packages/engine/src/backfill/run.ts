@@ -49,17 +49,18 @@ export interface RunSummary extends RangeResult {
   peakRssMb: number;
 }
 
-/** How much longer than statement_timeout the client waits for an answer before giving the connection up. */
-export const CLIENT_TIMEOUT_MARGIN_MS = 5000;
+/** How much longer than statement_timeout a session may sit idle inside a transaction. */
+export const IDLE_IN_TRANSACTION_MARGIN_MS = 5000;
 
 /**
  * The backfill's own sessions, bounded against partitions and hung peers:
  * - statement_timeout and lock_timeout: the backfill loses every fight with the application;
- * - query_timeout (client side, statement_timeout + 5 s): a statement whose answer never comes (the
- *   network went silent) fails, and the caller reconnects or gives the shard up;
  * - idle_in_transaction_session_timeout (statement_timeout + 5 s): a transaction whose client vanished
- *   mid-batch is rolled back by the server, so no row stays locked by the backfill longer than that;
- * - TCP keepalives on both ends: a dead peer is noticed in about 25 s even with nothing to send.
+ *   mid-batch (a partition, a frozen process) is rolled back by the server, so no row stays locked by the
+ *   backfill longer than that;
+ * - TCP keepalives on both ends, so a dead peer is eventually noticed even with nothing to send.
+ * (No client-side query_timeout: node-postgres routes errors of a streamed query to it and never to the
+ * query's listeners, so a failed batch read would hang.)
  */
 export function backfillPool(
   url: string,
@@ -72,12 +73,11 @@ export function backfillPool(
     options: [
       `-c statement_timeout=${statementTimeoutMs}`,
       `-c lock_timeout=${Math.trunc(o.lockTimeoutMs)}`,
-      `-c idle_in_transaction_session_timeout=${statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS}`,
+      `-c idle_in_transaction_session_timeout=${statementTimeoutMs + IDLE_IN_TRANSACTION_MARGIN_MS}`,
       '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
     ].join(' '),
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
     connectionTimeoutMillis: 10_000,
   });
 }
@@ -133,6 +133,7 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
             rowsRead: 0,
             rowsUpdated: 0,
             rowsSkipped: 0,
+            rowsRewritten: 0,
             batches: 0,
             cursor: plan.toId,
             complete: true,

@@ -45,6 +45,14 @@ interface StoredRow {
 
 const COLUMNS = 'id, run_id, event_type, level, message, data, event_id';
 
+/** The NULL count's statement, on its own so a test can EXPLAIN exactly the text that runs. */
+export function nullCountQuery(table: TableRef, fromId: bigint, toId: bigint): pg.QueryConfig<string[]> {
+  return {
+    text: `SELECT count(*) AS n FROM ${qualified(table)} WHERE event_id IS NULL AND id + 0 BETWEEN $1 AND $2`,
+    values: [fromId.toString(), toId.toString()],
+  };
+}
+
 /** Counts NULL event_ids in [from, to] through the event_id index (btree indexes NULLs), never a seq scan. */
 export async function countRemainingNulls(
   client: pg.ClientBase,
@@ -56,10 +64,7 @@ export async function countRemainingNulls(
   try {
     // `id + 0` keeps the planner off the primary key, and no seq scan leaves ix_run_logs_event_id.
     await client.query('SET LOCAL enable_seqscan = off');
-    const { rows } = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${qualified(table)} WHERE event_id IS NULL AND id + 0 BETWEEN $1 AND $2`,
-      [fromId.toString(), toId.toString()],
-    );
+    const { rows } = await client.query<{ n: string }>(nullCountQuery(table, fromId, toId));
     return Number(rows[0]?.n ?? 0);
   } finally {
     await client.query('COMMIT');
