@@ -1,19 +1,23 @@
 // A shard whose batches keep timing out is split in two by the worker, the halves are queued, and the
 // run still finishes exactly: a worker process, real Redis and PostgreSQL.
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
+import { distributedEnv, removeRedisKeys } from '../../../test-support/distributed.js';
 import { rowsDone, startFleet, waitFor, waitForRunStatus } from '../../../test-support/fleet.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
 const ROWS = 20_000;
+const PREFIX = `bft-split-${process.pid}`;
+
+afterAll(() => removeRedisKeys(PREFIX));
 
 describe('worker split', { timeout: 240_000 }, () => {
   it('splits a shard that keeps timing out, queues both halves, and completes the run exactly', async () => {
     const url = await migratedDatabase('worker_split');
     await seedLegacyRows(url, ROWS);
-    const env = { DATABASE_URL: url, QUEUE_PREFIX: `bft-split-${process.pid}` };
+    const env = distributedEnv(url, PREFIX);
     const started = await runCli(
       [
         'start',

@@ -54,7 +54,7 @@ export async function finalizeRun(
         logger: ctx.logger.child({ run: run.name, shardNo: shard.shardNo }),
       });
       if (r.complete) {
-        await completeShard(ctx.db, run.id, shard.shardNo, 'finalize');
+        await completeShard(ctx.db, run.id, shard.shardNo, 'finalize', claimed.epoch);
         shardsFinishedInline++;
       }
     }

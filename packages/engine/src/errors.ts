@@ -77,6 +77,19 @@ export class BadRowError extends BackfillError {
   }
 }
 
+/**
+ * Another worker claimed the shard since this one did (it stalled past its lock: a GC pause, SIGSTOP, a
+ * slow network): this worker's writes to it are refused, and it must stop working on it at once.
+ */
+export class ShardTakenOverError extends BackfillError {
+  override readonly kind = 'conflict';
+  constructor(runId: number, shardNo: number, epoch: number | undefined) {
+    super(
+      `shard ${shardNo} of run ${runId} was claimed again by another worker (this claim: epoch ${epoch ?? '?'})`,
+    );
+  }
+}
+
 /** SQLSTATE codes we treat specially. */
 export const PgCode = {
   lockNotAvailable: '55P03',

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 const row = (id: number, data: string | null): SourceRow => ({
   id: String(id),
+  xmin: '1000',
   run_id: '7d444840-9dc0-11d1-b245-5ffdce74fad2',
   event_type: 'e',
   level: 'info',

@@ -11,6 +11,7 @@ import { EVENT_ID_INDEX_NAME } from '@backfill/shared';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, withClient } from '../../../test-support/db.js';
+import { waitFor } from '../../../test-support/fleet.js';
 import { captureLogger } from '../../../test-support/logger.js';
 
 const LEGACY_DDL = `CREATE TABLE run_logs (
@@ -47,6 +48,7 @@ describe('migrate', () => {
       '0001_ledger',
       '0002_event_id',
       '0003_run_queue',
+      '0004_shard_epoch',
     ]);
     expect(first.index).toBe('built');
     const cols = await columnsOf(url);
@@ -95,8 +97,14 @@ describe('migrate', () => {
       const report = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...fast });
       expect(report.applied).toContain('0002_event_id');
       expect(report.index).toBe('built');
+      // One more insert on the migrated table: the write path goes on working after the migration too.
+      const triedBefore = inserted + failures.length;
+      await waitFor(
+        'an insert after the migration',
+        async () => inserted + failures.length > triedBefore,
+        30_000,
+      );
     } finally {
-      await new Promise((r) => setTimeout(r, 200));
       stop = true;
       await writing;
       await writer.end();
@@ -115,17 +123,27 @@ describe('migrate', () => {
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT count(*) FROM run_logs'); // ACCESS SHARE: blocks ALTER TABLE
-    const release = setTimeout(() => void holder.query('COMMIT'), 1500);
+    const { logger, lines } = captureLogger();
+    const lockWaits = () =>
+      lines.filter((l) => l.level === 40 && /lock not available within 200ms/.test(l.msg ?? ''));
+    let settled = false;
+    const migrating = migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...fast }).finally(() => {
+      settled = true;
+    });
+    migrating.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
     try {
-      const { logger, lines } = captureLogger();
-      const report = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...fast });
-      expect(report.applied).toContain('0002_event_id');
-      const waits = lines.filter(
-        (l) => l.level === 40 && /lock not available within 200ms/.test(l.msg ?? ''),
+      // Released only after a try has timed out, so the success has to come from a later try.
+      await waitFor(
+        'a try to time out on the held lock',
+        async () => settled || lockWaits().length > 0,
+        60_000,
       );
+      await holder.query('COMMIT');
+      const report = await migrating;
+      expect(report.applied).toContain('0002_event_id');
+      const waits = lockWaits();
       expect(waits.length).toBeGreaterThan(0);
     } finally {
-      clearTimeout(release);
       await holder.end();
     }
     expect((await columnsOf(url)).has('event_id')).toBe(true);
@@ -191,7 +209,7 @@ describe('migrate', () => {
     expect(again.plan).toEqual([]);
 
     const up = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...fast });
-    expect(up.applied).toEqual(['0002_event_id', '0003_run_queue']);
+    expect(up.applied).toEqual(['0002_event_id', '0003_run_queue', '0004_shard_epoch']);
     expect(up.index).toBe('built');
     const count = await withClient(url, (c) => c.query('SELECT count(*)::int AS n FROM run_logs'));
     expect(count.rows[0].n).toBe(1000);

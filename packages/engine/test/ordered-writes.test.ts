@@ -5,7 +5,8 @@ import { RUN_LOGS } from '@backfill/engine/db';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
-import { captureLogger } from '../../../test-support/logger.js';
+import { waitFor } from '../../../test-support/fleet.js';
+import { type CapturedLogger, captureLogger } from '../../../test-support/logger.js';
 import { insertRunningShard, seedLegacyRows } from '../../../test-support/seed.js';
 
 const { logger } = captureLogger('warn');
@@ -18,7 +19,10 @@ async function shardDb(name: string): Promise<string> {
   return url;
 }
 
-async function processShard(url: string, extra: { lockTimeoutMs?: number; cursor?: bigint } = {}) {
+async function processShard(
+  url: string,
+  extra: { lockTimeoutMs?: number; cursor?: bigint; logger?: CapturedLogger['logger'] } = {},
+) {
   const pool = new pg.Pool({ connectionString: url, max: 3 });
   try {
     return await processRange({
@@ -93,9 +97,21 @@ describe('a shard with two writers', () => {
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT id FROM run_logs WHERE id = 4500 FOR UPDATE');
-    setTimeout(() => void holder.query('COMMIT'), 1500);
+    const { logger: l, lines } = captureLogger('warn');
+    let settled = false;
+    const processing = processShard(url, { lockTimeoutMs: 100, logger: l }).finally(() => {
+      settled = true;
+    });
+    processing.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
     try {
-      const r = await processShard(url, { lockTimeoutMs: 100 });
+      // The lock goes only once batch 5 has lost to it, so the shard can only finish through the retry.
+      await waitFor(
+        'a batch to time out on the locked row',
+        async () => settled || lines.some((x) => /timed out: retrying in halves/.test(String(x.msg))),
+        60_000,
+      );
+      await holder.query('COMMIT');
+      const r = await processing;
       expect(r.complete).toBe(true);
       expect(r.retries).toBeGreaterThan(0);
       expect(r.rowsUpdated).toBe(ROWS);

@@ -6,6 +6,7 @@ import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
+import { waitFor } from '../../../test-support/fleet.js';
 import { captureLogger } from '../../../test-support/logger.js';
 import { insertRunningShard, seedLegacyRows } from '../../../test-support/seed.js';
 
@@ -85,16 +86,27 @@ describe('runBackfill / processRange', () => {
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT id FROM run_logs WHERE id = 2500 FOR UPDATE');
-    setTimeout(() => void holder.query('COMMIT'), 1500);
     const { logger: l, lines } = captureLogger('warn');
+    let settled = false;
+    const running = runBackfill({
+      databaseUrl: u,
+      commit: true,
+      ...baseRun,
+      lockTimeoutMs: 100,
+      logger: l,
+    }).finally(() => {
+      settled = true;
+    });
+    running.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
     try {
-      const s = await runBackfill({
-        databaseUrl: u,
-        commit: true,
-        ...baseRun,
-        lockTimeoutMs: 100,
-        logger: l,
-      });
+      // The lock goes only once a batch has lost to it, so whatever finishes the run is the retry path.
+      await waitFor(
+        'a batch to time out on the locked row',
+        async () => settled || lines.some((x) => /timed out: retrying in halves/.test(String(x.msg))),
+        60_000,
+      );
+      await holder.query('COMMIT');
+      const s = await running;
       expect(s.complete).toBe(true);
       expect(s.rowsUpdated).toBe(4000);
       expect(s.retries).toBeGreaterThan(0);

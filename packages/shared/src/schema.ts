@@ -78,6 +78,12 @@ export const backfillShards = pgTable(
     rowsSkipped: bigint('rows_skipped', { mode: 'number' }).notNull().default(0),
     batches: integer('batches').notNull().default(0),
     attempts: integer('attempts').notNull().default(0),
+    /**
+     * The claim's fencing token: every claim increments it, and every progress or end write of a worker
+     * carries the value it claimed with, so a worker that lost its shard (stalled past its lock while
+     * another took over) can no longer write to it.
+     */
+    epoch: integer('epoch').notNull().default(0),
     parentShardNo: integer('parent_shard_no'),
     worker: text('worker'),
     lastError: text('last_error'),

@@ -1,7 +1,7 @@
 // One BullMQ job = one shard: claim it in the ledger, run the batch engine from its checkpoint, and
 // record how it ended. Permanent faults fail the shard at once; timeouts split it; the rest retry.
 import { BatchTimeoutError, isSchemaFault, processRange } from '@backfill/engine/backfill';
-import { BadRowError, SchemaError } from '@backfill/engine/errors';
+import { BadRowError, SchemaError, ShardTakenOverError } from '@backfill/engine/errors';
 import {
   claimShard,
   completeShard,
@@ -96,7 +96,9 @@ export async function processShardJob(
       logger: log,
     });
     if (!result.complete) {
-      await withClient(deps.pool, (c) => releaseShard(c, runId, shardNo, deps.workerId, stopReason));
+      await withClient(deps.pool, (c) =>
+        releaseShard(c, runId, shardNo, deps.workerId, stopReason, shard.epoch),
+      );
       log.info({ reason: stopReason, checkpointId: result.cursor.toString() }, 'shard released');
       if (deps.isShuttingDown()) {
         await job.moveToWait(token); // another worker takes it from the checkpoint right away
@@ -108,7 +110,9 @@ export async function processShardJob(
       }
       return { outcome: 'skipped', reason: stopReason };
     }
-    const done = await withClient(deps.pool, (c) => completeShard(c, runId, shardNo, deps.workerId));
+    const done = await withClient(deps.pool, (c) =>
+      completeShard(c, runId, shardNo, deps.workerId, shard.epoch),
+    );
     log.info(
       {
         rowsUpdated: result.rowsUpdated,
@@ -130,7 +134,7 @@ export async function processShardJob(
     };
   } catch (err) {
     if (err instanceof WaitingError || err instanceof DelayedError) throw err;
-    return handleFailure(err as Error, job, deps, log, runId, shardNo);
+    return handleFailure(err as Error, job, deps, log, runId, shardNo, shard.epoch);
   }
 }
 
@@ -141,14 +145,21 @@ async function handleFailure(
   log: Logger,
   runId: number,
   shardNo: number,
+  epoch: number,
 ): Promise<ShardOutcome> {
+  if (fault instanceof ShardTakenOverError) {
+    // Stalled past the lock (GC pause, SIGSTOP, slow network): another worker owns the shard now and
+    // every write of ours is refused. Stop, and leave the ledger to the owner.
+    log.warn({ err: fault.message }, 'shard taken over by another worker: stopping it');
+    return { outcome: 'skipped', reason: 'taken over by another worker' };
+  }
   // A column dropped or retyped under the run reaches us as pg's DatabaseError: name it for what it is.
   const err = isSchemaFault(fault)
     ? new SchemaError(`the table no longer fits the run: ${fault.message}`, { cause: fault })
     : fault;
   const errorClass = err.constructor?.name ?? 'Error';
   if (err instanceof BatchTimeoutError) {
-    const children = await withClient(deps.pool, (c) => splitShard(c, runId, shardNo, err.message));
+    const children = await withClient(deps.pool, (c) => splitShard(c, runId, shardNo, err.message, epoch));
     if (children.length) {
       const run = deps.runs.get(runId);
       const settings = run?.settings ?? RUN_SETTINGS_DEFAULTS;
@@ -165,7 +176,15 @@ async function handleFailure(
   const permanent = PERMANENT.some((E) => err instanceof E);
   const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   await withClient(deps.pool, async (c) => {
-    await failShard(c, { runId, shardNo, worker: deps.workerId, errorClass, message: err.message, final });
+    await failShard(c, {
+      runId,
+      shardNo,
+      worker: deps.workerId,
+      errorClass,
+      message: err.message,
+      final,
+      epoch,
+    });
     if (final) await settleRun(c, runId);
   }).catch((e) => log.error({ err: (e as Error).message }, 'could not record the failure in the ledger'));
   log.error(

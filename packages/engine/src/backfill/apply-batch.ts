@@ -6,7 +6,7 @@
 //   computed from what they hold now, and written in a second step (repairStaleRows).
 import type pg from 'pg';
 import { qualified, type TableRef } from '../db.js';
-import { BadRowError } from '../errors.js';
+import { BadRowError, ShardTakenOverError } from '../errors.js';
 import { recordBadRows } from './bad-rows.js';
 import { computeBatch, type SourceRow } from './compute.js';
 import type { EventIdColumn } from './event-id-column.js';
@@ -19,6 +19,11 @@ export interface ShardCheckpoint {
   /** Highest id covered by this batch (rows read, including bad and already-filled ones). */
   lastId: bigint;
   rowsSkipped: number;
+  /**
+   * The claim's fencing token (backfill_shards.epoch when the shard was claimed). With it, nothing is
+   * written — data or checkpoint — once another worker has claimed the shard again.
+   */
+  epoch?: number;
 }
 
 export interface ApplyInput {
@@ -39,12 +44,15 @@ export interface ApplyInput {
 // The id range (the batch's first and last id) lets the planner read the batch's rows with one index
 // range scan and hash-join them, instead of one index probe per row (~8% less work). The missing-id
 // guard is written so no plan goes through ix_run_logs_event_id (see missing-event-id.ts).
-export const updateBatchSql = (table: TableRef, p: { lo: string; hi: string; xmins?: string }) =>
+export const updateBatchSql = (
+  table: TableRef,
+  p: { lo: string; hi: string; xmins?: string; fenced?: boolean },
+) =>
   `UPDATE ${qualified(table)} AS t
       SET event_id = v.eid
      FROM unnest($1::bigint[], $2::text[]${p.xmins ? `, ${p.xmins}::xid[]` : ''}) AS v(id, eid${p.xmins ? ', xmin' : ''})
     WHERE t.id = v.id${p.xmins ? ' AND t.xmin = v.xmin' : ''} AND ${missingEventId('t.')}
-      AND t.id BETWEEN ${p.lo}::bigint AND ${p.hi}::bigint`;
+      AND t.id BETWEEN ${p.lo}::bigint AND ${p.hi}::bigint${p.fenced ? ' AND EXISTS (SELECT 1 FROM fence)' : ''}`;
 
 /** The shard's checkpoint and counters, on their own (the ordered, multi-writer path, and repairs). */
 const checkpointSql = `UPDATE backfill_shards
@@ -53,7 +61,7 @@ const checkpointSql = `UPDATE backfill_shards
           rows_skipped = rows_skipped + $5::int,
           batches = batches + $6::int,
           updated_at = now()
-    WHERE run_id = $2 AND shard_no = $3`;
+    WHERE run_id = $2 AND shard_no = $3 AND ($7::int IS NULL OR epoch = $7::int)`;
 
 const checkpointValues = (ck: ShardCheckpoint, updated: number, skipped: number, batches: number) => [
   ck.lastId.toString(),
@@ -62,7 +70,20 @@ const checkpointValues = (ck: ShardCheckpoint, updated: number, skipped: number,
   updated,
   skipped,
   batches,
+  ck.epoch ?? null,
 ];
+
+/** Moves the checkpoint; a claim taken over by another worker refuses it (and the caller rolls back). */
+async function moveCheckpoint(
+  client: pg.ClientBase,
+  ck: ShardCheckpoint,
+  updated: number,
+  skipped: number,
+  batches: number,
+): Promise<void> {
+  const res = await client.query(checkpointSql, checkpointValues(ck, updated, skipped, batches));
+  if ((res.rowCount ?? 0) === 0) throw new ShardTakenOverError(ck.runId, ck.shardNo, ck.epoch);
+}
 
 /** The previous batch of the shard did not commit, so this one must not either. */
 export class PredecessorFailedError extends Error {}
@@ -93,7 +114,7 @@ export async function applyBatchInOrder(
     } catch (err) {
       throw new PredecessorFailedError('the previous batch did not commit', { cause: err });
     }
-    await client.query(checkpointSql, checkpointValues(ck, updated, skipped, 1));
+    await moveCheckpoint(client, ck, updated, skipped, 1);
     await client.query('COMMIT');
     return updated;
   } catch (err) {
@@ -133,14 +154,23 @@ export function batchUpdateStatement(input: ApplyInput): Statement {
   // ids arrive in ascending order (keyset reads), so the first and last bound the batch.
   const lo = param(ids[0] ?? '1');
   const hi = param(ids[ids.length - 1] ?? '0');
-  const update = updateBatchSql(table, { lo, hi, ...(xmins && { xmins: param(numberArrayLiteral(xmins)) }) });
-  if (!checkpoint) return { text: update, values };
+  const xminsParam = xmins && { xmins: param(numberArrayLiteral(xmins)) };
+  if (!checkpoint) return { text: updateBatchSql(table, { lo, hi, ...xminsParam }), values };
+  const fenced = checkpoint.epoch !== undefined;
+  const update = updateBatchSql(table, { lo, hi, ...xminsParam, fenced });
   const lastId = param(checkpoint.lastId.toString());
   const runId = param(checkpoint.runId);
   const shardNo = param(checkpoint.shardNo);
   const skipped = param(checkpoint.rowsSkipped);
+  // The fence locks the shard's ledger row first, so a claim by another worker either commits before
+  // (and this statement writes nothing) or waits for it.
+  const fence = fenced
+    ? `fence AS (SELECT 1 FROM backfill_shards WHERE run_id = ${runId} AND shard_no = ${shardNo}
+                   AND epoch = ${param(checkpoint.epoch)}::int FOR NO KEY UPDATE),
+          `
+    : '';
   return {
-    text: `WITH upd AS (${update} RETURNING t.id),
+    text: `WITH ${fence}upd AS (${update} RETURNING t.id),
           n AS (SELECT count(*)::int AS updated FROM upd),
           gap AS (
             SELECT CASE WHEN (SELECT updated FROM n) = cardinality($1::bigint[]) THEN NULL
@@ -154,7 +184,7 @@ export function batchUpdateStatement(input: ApplyInput): Statement {
                    batches = batches + 1,
                    updated_at = now()
               FROM (SELECT COALESCE((SELECT first_missed FROM gap) - 1, ${lastId}::bigint) AS upto) c
-             WHERE run_id = ${runId} AND shard_no = ${shardNo}
+             WHERE run_id = ${runId} AND shard_no = ${shardNo}${fenced ? ' AND EXISTS (SELECT 1 FROM fence)' : ''}
          RETURNING 1)
      SELECT (SELECT updated FROM n) AS updated, (SELECT first_missed FROM gap)::text AS first_missed,
             (SELECT count(*) FROM ck)::int AS checkpointed`,
@@ -171,17 +201,19 @@ export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Prom
     return updated + (await inTransaction(client, () => repairStaleRows(client, input))).updated;
   }
   const statement = batchUpdateStatement(input);
-  const res = await client.query<{ updated: number; first_missed: string | null }>(
+  const res = await client.query<{ updated: number; first_missed: string | null; checkpointed: number }>(
     statement.text,
     statement.values,
   );
   const updated = res.rows[0]?.updated ?? 0;
+  if (res.rows[0]?.checkpointed === 0)
+    throw new ShardTakenOverError(input.checkpoint.runId, input.checkpoint.shardNo, input.checkpoint.epoch);
   if (res.rows[0]?.first_missed == null) return updated;
   const ck = input.checkpoint;
   const repaired = await inTransaction(client, async () => {
     const r = await repairStaleRows(client, input);
     // The checkpoint stopped before the first row not written; now every row of the batch is.
-    await client.query(checkpointSql, checkpointValues(ck, r.updated, r.skipped, 0));
+    await moveCheckpoint(client, ck, r.updated, r.skipped, 0);
     return r;
   });
   return updated + repaired.updated;

@@ -40,7 +40,7 @@ export interface ProcessRangeOptions {
   /** Name recorded with skipped bad rows (the run's name, when there is one). */
   runName?: string | null;
   /** Record each batch's progress in backfill_shards in the same statement as its UPDATE. */
-  shard?: { runId: number; shardNo: number };
+  shard?: { runId: number; shardNo: number; epoch?: number };
   rateLimiter?: RowRateLimiter;
   /** Asked before each batch is written: 'stop' ends the range early (pause, shutdown, health). */
   gate?: () => Promise<'go' | 'stop'>;

@@ -1,7 +1,7 @@
 // Shard state changes. Every change writes a transition row (backfill_shard_events) in the same
 // transaction, with the worker and the error class and message: the audit trail for failures.
 import type pg from 'pg';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, ShardTakenOverError } from '../errors.js';
 import { settleRun } from './runs.js';
 import {
   assertShardTransition,
@@ -22,6 +22,8 @@ export interface Transition {
   message?: string | null;
   /** Clear last_error (a completed or retried shard). */
   clearError?: boolean;
+  /** The writer's claim (fencing token): refused with ShardTakenOverError when the shard was claimed since. */
+  epoch?: number;
 }
 
 /**
@@ -37,13 +39,16 @@ async function transition(
   extraSet = '',
 ): Promise<ShardRow | null> {
   return inTransaction(client, async () => {
-    const prev = await client.query<{ status: ShardStatus }>(
-      'SELECT status FROM backfill_shards WHERE run_id = $1 AND shard_no = $2 FOR UPDATE',
+    const prev = await client.query<{ status: ShardStatus; epoch: number }>(
+      'SELECT status, epoch FROM backfill_shards WHERE run_id = $1 AND shard_no = $2 FOR UPDATE',
       [t.runId, t.shardNo],
     );
     const from = prev.rows[0]?.status;
     if (!from) throw new NotFoundError(`run ${t.runId} has no shard ${t.shardNo}`);
     if (noWorkIn.includes(from)) return null;
+    if (t.epoch !== undefined && prev.rows[0]!.epoch !== t.epoch) {
+      throw new ShardTakenOverError(t.runId, t.shardNo, t.epoch);
+    }
     assertShardTransition(`shard ${t.shardNo} of run ${t.runId}`, from, t.to);
     const { rows } = await client.query(
       `UPDATE backfill_shards s
@@ -101,7 +106,8 @@ export async function listShards(
 /**
  * A worker takes a shard. Allowed from queued, from running (its previous worker died: the job
  * stalled and came back) and from failed (a retry). Null: the shard needs no work (completed,
- * split, cancelled) and the job is a no-op.
+ * split, cancelled) and the job is a no-op. Every claim increments the shard's epoch: the returned
+ * row's epoch is this claim's fencing token, which every later write of the claimant carries.
  */
 export function claimShard(client: pg.ClientBase, runId: number, shardNo: number, worker: string) {
   return transition(
@@ -109,7 +115,7 @@ export function claimShard(client: pg.ClientBase, runId: number, shardNo: number
     { runId, shardNo, to: 'running', worker },
     TERMINAL_SHARD_STATUSES,
     `,
-              attempts = s.attempts + 1, started_at = COALESCE(s.started_at, now())`,
+              attempts = s.attempts + 1, epoch = s.epoch + 1, started_at = COALESCE(s.started_at, now())`,
   );
 }
 
@@ -119,10 +125,11 @@ export async function completeShard(
   runId: number,
   shardNo: number,
   worker: string,
+  epoch?: number,
 ): Promise<{ shard: ShardRow | null; runCompleted: boolean }> {
   const shard = await transition(
     client,
-    { runId, shardNo, to: 'completed', worker, clearError: true },
+    { runId, shardNo, to: 'completed', worker, clearError: true, ...(epoch !== undefined && { epoch }) },
     ['completed'], // finished by someone else (finalize, or a worker the shard stalled away from)
     ', finished_at = now()',
   );
@@ -132,7 +139,15 @@ export async function completeShard(
 /** A failed attempt. `final`: no attempts left, the shard is failed; otherwise it waits for its retry. */
 export function failShard(
   client: pg.ClientBase,
-  t: { runId: number; shardNo: number; worker: string; errorClass: string; message: string; final: boolean },
+  t: {
+    runId: number;
+    shardNo: number;
+    worker: string;
+    errorClass: string;
+    message: string;
+    final: boolean;
+    epoch?: number;
+  },
 ) {
   return transition(
     client,
@@ -143,6 +158,7 @@ export function failShard(
       worker: t.worker,
       errorClass: t.errorClass,
       message: t.message,
+      ...(t.epoch !== undefined && { epoch: t.epoch }),
     },
     TERMINAL_SHARD_STATUSES,
   );
@@ -155,10 +171,11 @@ export function releaseShard(
   shardNo: number,
   worker: string,
   reason: string,
+  epoch?: number,
 ) {
   return transition(
     client,
-    { runId, shardNo, to: 'queued', worker, message: reason },
+    { runId, shardNo, to: 'queued', worker, message: reason, ...(epoch !== undefined && { epoch }) },
     TERMINAL_SHARD_STATUSES,
   );
 }
@@ -192,6 +209,7 @@ export async function splitShard(
   runId: number,
   shardNo: number,
   reason: string,
+  epoch?: number,
 ): Promise<ShardRow[]> {
   return inTransaction(client, async () => {
     const { rows } = await client.query(
@@ -201,6 +219,7 @@ export async function splitShard(
     if (!rows[0]) return [];
     const parent = toShard(rows[0]);
     if (isTerminalShard(parent.status)) return []; // finished meanwhile: nothing left to split
+    if (epoch !== undefined && parent.epoch !== epoch) throw new ShardTakenOverError(runId, shardNo, epoch);
     assertShardTransition(`shard ${shardNo} of run ${runId}`, parent.status, 'split');
     const lo = (parent.checkpointId ?? parent.fromId - 1n) + 1n;
     if (lo >= parent.toId) return []; // one id left: nothing to split

@@ -39,6 +39,8 @@ export interface ShardRow {
   rowsSkipped: number;
   batches: number;
   attempts: number;
+  /** Fencing token of the current claim (see claimShard). */
+  epoch: number;
   parentShardNo: number | null;
   worker: string | null;
   lastError: string | null;
@@ -88,6 +90,7 @@ export function toShard(r: Raw): ShardRow {
     rowsSkipped: num(r.rows_skipped),
     batches: num(r.batches),
     attempts: num(r.attempts),
+    epoch: num(r.epoch),
     parentShardNo:
       r.parent_shard_no === null || r.parent_shard_no === undefined ? null : num(r.parent_shard_no),
     worker: (r.worker as string | null) ?? null,
@@ -111,6 +114,6 @@ export function shardRangeOptions(run: RunRow, shard: ShardRow) {
     commit: true,
     onBadRow: run.settings.onBadRow,
     runName: run.name,
-    shard: { runId: run.id, shardNo: shard.shardNo },
+    shard: { runId: run.id, shardNo: shard.shardNo, epoch: shard.epoch },
   };
 }

@@ -2,7 +2,7 @@
 import { EVENT_ID_INDEX_NAME, EVENT_ID_MIGRATION_TAG, readJournal } from '@backfill/shared';
 import type pg from 'pg';
 import { eventIdHasStatistics } from '../backfill/missing-event-id.js';
-import { connectClient, ensureDatabase, qualified, RUN_LOGS } from '../db.js';
+import { connectClient, ensureDatabase, qualified, RUN_LOGS, sleep } from '../db.js';
 import { PgCode, pgCodeOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
@@ -57,7 +57,15 @@ async function withMigrateLock<T>(client: pg.Client, logger: Logger, fn: () => P
   ]);
   if (!rows[0]?.ok) {
     logger.warn('another `backfill migrate` is running on this database: waiting for it to finish');
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK_KEY]);
+    // Polled, never a blocking pg_advisory_lock: a statement waiting on it holds a snapshot, which the
+    // other migrate's CREATE INDEX CONCURRENTLY waits for — a deadlock PostgreSQL breaks by killing one.
+    for (;;) {
+      await sleep(500);
+      const retry = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
+        MIGRATE_LOCK_KEY,
+      ]);
+      if (retry.rows[0]?.ok) break;
+    }
   }
   try {
     return await fn();
