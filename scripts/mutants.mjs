@@ -56,6 +56,14 @@ const MUTANTS = [
     tests: ['packages/engine/test/stale-rows.test.ts'],
   },
   {
+    name: 'writes-not-fenced',
+    why: "a shard's writes no longer carry its claim's epoch: a worker stalled past its lock writes to a shard another worker took over",
+    file: 'packages/engine/src/ledger/types.ts',
+    find: 'shard: { runId: run.id, shardNo: shard.shardNo, epoch: shard.epoch },',
+    replace: 'shard: { runId: run.id, shardNo: shard.shardNo },',
+    tests: ['apps/worker/test/fencing.test.ts'],
+  },
+  {
     name: 'checkpoint-drops-skipped',
     why: 'one writer: the UPDATE + checkpoint statement never adds rows_skipped',
     file: 'packages/engine/src/backfill/apply-batch.ts',
