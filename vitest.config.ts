@@ -10,7 +10,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
     globalSetup: ['./test-support/global-setup.ts'],
-    setupFiles: ['./test-support/drop-databases.ts'],
+    setupFiles: ['./test-support/drop-databases.ts', './test-support/fast-check-seed.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

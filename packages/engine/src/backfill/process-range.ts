@@ -16,6 +16,9 @@ import { isConnectionLost, isTimeout, isTransient } from './retry-policy.js';
 
 export type OnBadRow = 'fail' | 'skip';
 
+/** How much longer than statement_timeout a backfill session may sit idle inside a transaction. */
+export const IDLE_IN_TRANSACTION_MARGIN_MS = 5000;
+
 export interface BatchReport {
   rowsRead: number;
   rowsUpdated: number;
@@ -107,6 +110,12 @@ async function openConns(opts: ProcessRangeOptions, depth: number): Promise<Conn
       settings.push(`SET statement_timeout = ${Math.trunc(opts.statementTimeoutMs)}`);
     if (opts.lockTimeoutMs !== undefined)
       settings.push(`SET lock_timeout = ${Math.trunc(opts.lockTimeoutMs)}`);
+    // A transaction whose client vanished (a partition, a frozen process) is rolled back by the server
+    // after this long, releasing the rows it locked: the bound on how long the backfill can hold a row.
+    if (opts.statementTimeoutMs !== undefined)
+      settings.push(
+        `SET idle_in_transaction_session_timeout = ${Math.trunc(opts.statementTimeoutMs) + IDLE_IN_TRANSACTION_MARGIN_MS}`,
+      );
     if (settings.length) {
       for (const c of [reader, ...writers]) await c.query(settings.join('; '));
     }
@@ -256,8 +265,10 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   /** Waits for the oldest writes until at most `keep` are in flight. */
   const drain = async (keep: number) => {
     while (inflight.length > keep) {
-      const w = inflight.shift()!;
-      book(w.batch, await w.done, w.started);
+      const w = inflight[0]!;
+      const n = await w.done; // a failed write stays first in line for settleAfterFailure
+      inflight.shift();
+      book(w.batch, n, w.started);
     }
   };
   /** After a failure: let every write finish; book the ones that committed in an unbroken prefix. */

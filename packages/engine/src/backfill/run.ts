@@ -8,7 +8,13 @@ import type { Logger } from '../logger.js';
 import { checkRunLogsShape, tableColumns } from '../migrate/inspect.js';
 import { estimateNullRows, idBounds } from './bounds.js';
 import { eventIdStatisticsWarning } from './missing-event-id.js';
-import { type BatchReport, type OnBadRow, processRange, type RangeResult } from './process-range.js';
+import {
+  type BatchReport,
+  IDLE_IN_TRANSACTION_MARGIN_MS,
+  type OnBadRow,
+  processRange,
+  type RangeResult,
+} from './process-range.js';
 import { localRowLimiter } from './rate-limit.js';
 
 export interface RunOptions {
@@ -48,9 +54,6 @@ export interface RunSummary extends RangeResult {
   /** Peak resident memory of this process, MB. */
   peakRssMb: number;
 }
-
-/** How much longer than statement_timeout a session may sit idle inside a transaction. */
-export const IDLE_IN_TRANSACTION_MARGIN_MS = 5000;
 
 /**
  * The backfill's own sessions, bounded against partitions and hung peers:

@@ -74,7 +74,8 @@ export function uuidV5FromBytes(name: string, namespace: Uint8Array): string {
   return formatV5(sha1Hex(new Uint8Array(buf.buffer, buf.byteOffset, length)));
 }
 
-let lastNamespace = '';
+// null until the first call: no string can match it, so even '' is parsed (and refused) the first time.
+let lastNamespace: string | null = null;
 let lastNamespaceBytes: Uint8Array = new Uint8Array(16);
 
 /**

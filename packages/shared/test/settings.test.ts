@@ -1,0 +1,99 @@
+// The one settings schema: the defaults the README's Configuration table documents, the bounds each
+// setting accepts, and how durations are shown in --help.
+import { describe, expect, it } from 'vitest';
+import {
+  formatDuration,
+  PLAN_DEFAULTS,
+  RUN_SETTINGS_DEFAULTS,
+  RunSettingsSchema,
+  SINGLE_PROCESS_WRITERS,
+  WORKER_SETTINGS_DEFAULTS,
+  WorkerSettingsSchema,
+} from '../src/settings.js';
+
+describe('defaults', () => {
+  it('are the ones the README documents', () => {
+    expect(RUN_SETTINGS_DEFAULTS).toEqual({
+      batchSize: 5000,
+      maxRowsPerSecond: 0,
+      statementTimeoutMs: 30_000,
+      lockTimeoutMs: 2000,
+      onBadRow: 'fail',
+      attempts: 5,
+      backoffMs: 5000,
+    });
+    expect(WORKER_SETTINGS_DEFAULTS).toEqual({
+      concurrency: 2,
+      writers: 1,
+      shutdownTimeoutMs: 30_000,
+      lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
+      pollIntervalMs: 1000,
+    });
+    expect(PLAN_DEFAULTS).toEqual({ shardRows: 100_000, order: 'asc', planner: 'auto' });
+    expect(SINGLE_PROCESS_WRITERS).toBe(2);
+  });
+
+  it('fill in only what is missing', () => {
+    expect(RunSettingsSchema.parse({ batchSize: 7, onBadRow: 'skip' })).toEqual({
+      ...RUN_SETTINGS_DEFAULTS,
+      batchSize: 7,
+      onBadRow: 'skip',
+    });
+    expect(WorkerSettingsSchema.parse({ writers: 3 })).toEqual({ ...WORKER_SETTINGS_DEFAULTS, writers: 3 });
+  });
+});
+
+type Bounds = Record<string, { ok: unknown[]; bad: unknown[] }>;
+
+// Each setting at and just past its limits, plus a fraction and a wrong type.
+const RUN_BOUNDS: Bounds = {
+  batchSize: { ok: [1, 100_000], bad: [0, 100_001, 1.5, '5000'] },
+  maxRowsPerSecond: { ok: [0, 1, 10 ** 9], bad: [-1, 0.5] },
+  statementTimeoutMs: { ok: [1], bad: [0, -5, 1.5] },
+  lockTimeoutMs: { ok: [1], bad: [0, 2.5] },
+  onBadRow: { ok: ['fail', 'skip'], bad: ['ignore', ''] },
+  attempts: { ok: [1, 100], bad: [0, 101, 2.5] },
+  backoffMs: { ok: [1], bad: [0, 0.5] },
+};
+const WORKER_BOUNDS: Bounds = {
+  concurrency: { ok: [1, 64], bad: [0, 65, 1.5] },
+  writers: { ok: [1, 8], bad: [0, 9, 1.5] },
+  shutdownTimeoutMs: { ok: [1], bad: [0, 1.5] },
+  lockDurationMs: { ok: [1000], bad: [999, 1000.5] },
+  stalledIntervalMs: { ok: [1000], bad: [999, 1000.5] },
+  pollIntervalMs: { ok: [100], bad: [99, 100.5] },
+};
+
+describe.each([
+  ['run settings', RunSettingsSchema, RUN_BOUNDS],
+  ['worker settings', WorkerSettingsSchema, WORKER_BOUNDS],
+] as const)('%s', (_name, schema, bounds) => {
+  it('has bounds for every setting', () => {
+    expect(Object.keys(bounds).sort()).toEqual(Object.keys(schema.shape).sort());
+  });
+
+  for (const [key, { ok, bad }] of Object.entries(bounds)) {
+    it(`${key}: accepts ${ok.join(', ')}; refuses ${bad.map((v) => JSON.stringify(v)).join(', ')}`, () => {
+      for (const v of ok) expect(schema.safeParse({ [key]: v }).success, `${key} = ${v}`).toBe(true);
+      for (const v of bad) {
+        const r = schema.safeParse({ [key]: v });
+        expect(r.success, `${key} = ${JSON.stringify(v)}`).toBe(false);
+        expect(r.error?.issues[0]?.path).toEqual([key]);
+      }
+    });
+  }
+});
+
+describe('formatDuration', () => {
+  it('shows whole minutes as m, whole seconds as s, anything else as ms', () => {
+    expect(formatDuration(120_000)).toBe('2m');
+    expect(formatDuration(60_000)).toBe('1m');
+    expect(formatDuration(90_000)).toBe('90s');
+    expect(formatDuration(30_000)).toBe('30s');
+    expect(formatDuration(1000)).toBe('1s');
+    expect(formatDuration(1500)).toBe('1500ms');
+    expect(formatDuration(250)).toBe('250ms');
+    expect(formatDuration(0)).toBe('0ms');
+  });
+});
