@@ -1,7 +1,6 @@
 // The worker deployable: flags and environment parsed once at the edge, then the shard worker runtime
 // until SIGTERM. Stateless: scale it with replicas.
-import { hostname } from 'node:os';
-import { parseWorkerFlags, WORKER_FLAGS } from '@backfill/control/flags';
+import { parseWorkerFlags, WORKER_FLAGS, workerSettings } from '@backfill/control/flags';
 import { describeFailure, ExitCode } from '@backfill/engine/cli';
 import { parseEnv } from '@backfill/engine/config';
 import { createLogger } from '@backfill/engine/logger';
@@ -42,16 +41,7 @@ async function main(argv: string[]): Promise<number> {
     const logger = createLogger({ level: env.LOG_LEVEL, service: 'backfill-worker' });
     // Loaded after parsing: `--help` and a bad flag need no BullMQ.
     const { serveWorker } = await import('@backfill/control/worker');
-    await serveWorker(
-      {
-        ...tuning,
-        databaseUrl: env.DATABASE_URL,
-        redisUrl: env.REDIS_URL,
-        prefix: env.QUEUE_PREFIX,
-        workerId: `${hostname()}:${process.pid}`,
-      },
-      logger,
-    );
+    await serveWorker(workerSettings(tuning, env), logger);
     return ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;

@@ -1,8 +1,15 @@
 // The worker's command-line flags, derived from the settings schema: the worker app and the
 // `backfill worker` alias register the same flags with the same defaults and parse them alike. A subpath
 // of its own (@backfill/control/flags) so a CLI that only prints help loads no BullMQ.
+
+import { hostname } from 'node:os';
 import { duration, int, parseOptions } from '@backfill/engine/cli';
-import { formatDuration, WORKER_SETTINGS_DEFAULTS, type WorkerTuning } from '@backfill/shared/settings';
+import {
+  formatDuration,
+  WORKER_SETTINGS_DEFAULTS,
+  type WorkerSettings,
+  type WorkerTuning,
+} from '@backfill/shared/settings';
 import { z } from 'zod';
 
 export interface FlagSpec {
@@ -69,5 +76,19 @@ export function parseWorkerFlags(raw: unknown): WorkerTuning {
     lockDurationMs: o.lockDuration,
     stalledIntervalMs: o.stalledInterval,
     pollIntervalMs: o.pollInterval,
+  };
+}
+
+/** The worker's whole settings: its tuning, the services from the environment, and its name in the ledger. */
+export function workerSettings(
+  tuning: WorkerTuning,
+  env: { DATABASE_URL: string; REDIS_URL: string; QUEUE_PREFIX: string },
+): WorkerSettings {
+  return {
+    ...tuning,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    prefix: env.QUEUE_PREFIX,
+    workerId: `${hostname()}:${process.pid}`,
   };
 }

@@ -1,7 +1,6 @@
 // `backfill worker`: an alias of the worker app (apps/worker), for one-binary installs. Same flags,
 // same defaults, same runtime (@backfill/control/worker).
-import { hostname } from 'node:os';
-import { parseWorkerFlags, WORKER_FLAGS } from '@backfill/control/flags';
+import { parseWorkerFlags, WORKER_FLAGS, workerSettings } from '@backfill/control/flags';
 import type { Command } from 'commander';
 import { createContext } from '../context.js';
 
@@ -22,15 +21,6 @@ export function registerWorker(program: Command): void {
     const { serveWorker } = await workerRuntime();
     const tuning = parseWorkerFlags(raw);
     const { env, logger } = createContext();
-    await serveWorker(
-      {
-        ...tuning,
-        databaseUrl: env.DATABASE_URL,
-        redisUrl: env.REDIS_URL,
-        prefix: env.QUEUE_PREFIX,
-        workerId: `${hostname()}:${process.pid}`,
-      },
-      logger,
-    );
+    await serveWorker(workerSettings(tuning, env), logger);
   });
 }

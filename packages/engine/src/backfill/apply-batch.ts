@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { qualified, type TableRef } from '../db.js';
 import { BadRowError, ShardTakenOverError } from '../errors.js';
+import { inTransaction } from '../ledger/tx.js';
 import { recordBadRows } from './bad-rows.js';
 import { computeBatch, type SourceRow } from './compute.js';
 import type { EventIdColumn } from './event-id-column.js';
@@ -225,18 +226,6 @@ async function runUpdate(client: pg.ClientBase, input: ApplyInput): Promise<numb
   const { checkpoint: _ck, ...plain } = input;
   const statement = batchUpdateStatement(plain);
   return (await client.query(statement.text, statement.values)).rowCount ?? 0;
-}
-
-async function inTransaction<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await fn();
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  }
 }
 
 /**
