@@ -83,8 +83,8 @@ const MUTANTS = [
     name: 'completed-shard-keeps-error',
     why: 'a completed shard keeps the last_error of an earlier attempt',
     file: 'packages/engine/src/ledger/shards.ts',
-    find: "{ runId, shardNo, to: 'completed', worker, clearError: true }",
-    replace: "{ runId, shardNo, to: 'completed', worker }",
+    find: "{ runId, shardNo, to: 'completed', worker, clearError: true, ...(epoch !== undefined && { epoch }) },",
+    replace: "{ runId, shardNo, to: 'completed', worker, ...(epoch !== undefined && { epoch }) },",
     tests: ['packages/engine/test/guards.test.ts'],
   },
   {
