@@ -2,11 +2,11 @@
 // nothing is closed). The backfill's open transactions must not keep the application's rows locked
 // beyond a stated bound: every backfill session has idle_in_transaction_session_timeout = statement
 // timeout + 5 s, so the server rolls them back and releases their locks.
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, spawnWorker } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
+import { removeRedisKeys } from '../../../test-support/distributed.js';
 import { waitFor } from '../../../test-support/fleet.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 import { type FaultProxy, startFaultProxy, viaProxy } from '../../../test-support/tcp-proxy.js';
@@ -16,10 +16,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 let proxy: FaultProxy | undefined;
 afterAll(async () => {
   await proxy?.close();
-  const r = new Redis(REDIS_URL);
-  const keys = await r.keys(`${PREFIX}:*`);
-  if (keys.length) await r.del(...keys);
-  r.disconnect();
+  await removeRedisKeys(PREFIX, REDIS_URL);
 });
 
 const STATEMENT_TIMEOUT_S = 3;

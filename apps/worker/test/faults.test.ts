@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
+import { removeRedisKeys } from '../../../test-support/distributed.js';
 import { type Fleet, rowsDone, startFleet, waitForRunStatus } from '../../../test-support/fleet.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
@@ -287,8 +288,5 @@ describe('distributed mode: permanent faults', { timeout: 300_000 }, () => {
 });
 
 afterAll(async () => {
-  const r = new Redis(REDIS_URL);
-  const keys = await r.keys(`${PREFIX}:*`);
-  if (keys.length) await r.del(...keys);
-  r.disconnect();
+  await removeRedisKeys(PREFIX, REDIS_URL);
 });

@@ -4,10 +4,10 @@
 // the run's status right.
 import { verifyRange } from '@backfill/engine/backfill';
 import { silentLogger } from '@backfill/engine/logger';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
+import { removeRedisKeys } from '../../../test-support/distributed.js';
 import { FAST_WORKER_FLAGS, startFleet, waitFor, waitForRunStatus } from '../../../test-support/fleet.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
@@ -17,10 +17,7 @@ const ROWS = 60_000;
 const BATCH = 1000;
 
 afterAll(async () => {
-  const r = new Redis(REDIS_URL);
-  const keys = await r.keys(`${PREFIX}:*`);
-  if (keys.length) await r.del(...keys);
-  r.disconnect();
+  await removeRedisKeys(PREFIX, REDIS_URL);
 });
 
 const shardOf = (url: string) =>

@@ -6,11 +6,11 @@ import { openControl, startRun } from '@backfill/control';
 import { verifyRange } from '@backfill/engine/backfill';
 import { silentLogger } from '@backfill/engine/logger';
 import { RUN_SETTINGS_DEFAULTS } from '@backfill/shared/settings';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
+import { removeRedisKeys } from '../../../test-support/distributed.js';
 import {
   FAST_WORKER_FLAGS,
   type Fleet,
@@ -244,8 +244,5 @@ describe('distributed mode: operating workers', { timeout: 300_000 }, () => {
 });
 
 afterAll(async () => {
-  const r = new Redis(REDIS_URL);
-  const keys = await r.keys(`${PREFIX}:*`);
-  if (keys.length) await r.del(...keys);
-  r.disconnect();
+  await removeRedisKeys(PREFIX, REDIS_URL);
 });

@@ -13,9 +13,9 @@ import {
 } from '@backfill/control';
 import { createLogger } from '@backfill/engine/logger';
 import { RUN_SETTINGS_DEFAULTS } from '@backfill/shared/settings';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migratedDatabase } from '../../../test-support/db.js';
+import { removeRedisKeys } from '../../../test-support/distributed.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -60,10 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await closeControl(ctx);
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${PREFIX}:*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  await removeRedisKeys(PREFIX, REDIS_URL);
 });
 
 describe('status read model', () => {
