@@ -51,6 +51,21 @@ export function startFleet(
   };
 }
 
+/**
+ * SIGTERM every worker; SIGKILL whoever is still up after `graceMs`. A worker stuck in a batch may not
+ * stop in time, and must not hang the test file.
+ */
+export async function stopFleet(fleet: Fleet, graceMs = 20_000): Promise<void> {
+  const stopped = fleet.stopAll();
+  const inTime = await Promise.race([
+    stopped.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref()),
+  ]);
+  if (!inTime)
+    for (const p of fleet.procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  await stopped;
+}
+
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | null | undefined | false>,

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { removeRedisKeys } from '../../../test-support/distributed.js';
-import { type Fleet, rowsDone, startFleet, waitForRunStatus } from '../../../test-support/fleet.js';
+import { rowsDone, startFleet, stopFleet, waitForRunStatus } from '../../../test-support/fleet.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
 const PREFIX = `bft-faults-${process.pid}`;
@@ -25,21 +25,6 @@ async function start(env: Record<string, string>, name: string, args: string[]) 
   const res = await runCli(['start', '--name', name, '--commit', '--json', ...args], env);
   expect(res.code, res.stderr).toBe(0);
   return JSON.parse(res.stdout) as { run: { id: number; queue: string; toId: string } };
-}
-
-/**
- * SIGTERM every worker; SIGKILL whoever is still up after 20 s. A worker stuck in a batch does not stop
- * in time (see the forced-close test in operations.test.ts) and must not hang the file.
- */
-async function stopFleet(fleet: Fleet): Promise<void> {
-  const stopped = fleet.stopAll();
-  const inTime = await Promise.race([
-    stopped.then(() => true),
-    new Promise<boolean>((r) => setTimeout(() => r(false), 20_000).unref()),
-  ]);
-  if (!inTime)
-    for (const p of fleet.procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  await stopped;
 }
 
 interface ShardState {
