@@ -84,4 +84,12 @@ export async function ensureDatabase(url: string, logger: Logger): Promise<void>
   }
 }
 
+export {
+  SessionSilentError,
+  SILENCE_MARGIN_MS,
+  setSilenceDeadline,
+  silenceDeadline,
+  watchSilence,
+} from './silence-watchdog.js';
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,7 +1,13 @@
 // One BullMQ job = one shard: claim it in the ledger, run the batch engine from its checkpoint, and
 // record how it ended. Permanent faults fail the shard at once; timeouts split it; the rest retry.
-import { BatchTimeoutError, isSchemaFault, processRange } from '@backfill/engine/backfill';
-import { BadRowError, SchemaError, ShardTakenOverError } from '@backfill/engine/errors';
+import {
+  BatchTimeoutError,
+  ConnectionLostError,
+  isConnectionLost,
+  isSchemaFault,
+  processRange,
+} from '@backfill/engine/backfill';
+import { BadRowError, SchemaError, ShardTakenOverError, UnavailableError } from '@backfill/engine/errors';
 import {
   claimShard,
   completeShard,
@@ -30,7 +36,11 @@ export interface ShardDeps {
   workerId: string;
   /** UPDATEs in flight per shard (WorkerSettings.writers). */
   writers: number;
+  /** How long a shard keeps reconnecting to a lost database before it is handed back (the lock duration). */
+  reconnectBudgetMs: number;
   isShuttingDown: () => boolean;
+  /** Told when PostgreSQL cannot be reached: the worker stops taking shards until it answers again. */
+  onDatabaseUnreachable: (err: Error) => void;
   logger: Logger;
 }
 
@@ -38,6 +48,32 @@ export type ShardOutcome =
   | { outcome: 'completed'; rowsUpdated: number; rowsSkipped: number; batches: number; runCompleted: boolean }
   | { outcome: 'skipped'; reason: string }
   | { outcome: 'split'; into: number[] };
+
+/** A job handed back to the queue untouched because PostgreSQL cannot be reached (no attempt used). */
+const HAND_BACK_DELAY_MS = 1000;
+
+/** PostgreSQL is unreachable (not: a statement failed). */
+const databaseUnreachable = (err: unknown) =>
+  err instanceof ConnectionLostError || err instanceof UnavailableError || isConnectionLost(err);
+
+/**
+ * The database is gone for this worker: nothing can be written to the ledger, so the job goes back to
+ * the queue as it is (a delayed job uses no attempt) for a worker that can reach it, and this worker
+ * stops taking jobs until PostgreSQL answers. The ledger still says running with this claim's epoch;
+ * the next claim supersedes it.
+ */
+async function handBack(
+  job: Job,
+  token: string | undefined,
+  deps: ShardDeps,
+  err: Error,
+  log: Logger,
+): Promise<never> {
+  log.warn({ err: err.message }, 'PostgreSQL unreachable: handing the shard back to the queue');
+  deps.onDatabaseUnreachable(err);
+  await job.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
+  throw new DelayedError();
+}
 
 async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();
@@ -54,6 +90,7 @@ export async function processShardJob(
   job: Job,
   token: string | undefined,
   deps: ShardDeps,
+  signal?: AbortSignal,
 ): Promise<ShardOutcome> {
   const { runId, shardNo } = ShardJobData.parse(job.data);
   const log = deps.logger.child({ runId, shardNo, jobId: job.id, attempt: job.attemptsMade + 1 });
@@ -64,7 +101,13 @@ export async function processShardJob(
     await job.moveToDelayed(Date.now() + 5000, token);
     throw new DelayedError();
   }
-  const shard = await withClient(deps.pool, (c) => claimShard(c, runId, shardNo, deps.workerId));
+  let shard: Awaited<ReturnType<typeof claimShard>>;
+  try {
+    shard = await withClient(deps.pool, (c) => claimShard(c, runId, shardNo, deps.workerId));
+  } catch (err) {
+    if (databaseUnreachable(err)) return handBack(job, token, deps, err as Error, log);
+    throw err;
+  }
   if (!shard) return { outcome: 'skipped', reason: 'shard needs no work' };
   log.info(
     {
@@ -82,6 +125,8 @@ export async function processShardJob(
       pool: deps.pool,
       ...shardRangeOptions(run, shard),
       writeDepth: deps.writers,
+      reconnectBudgetMs: deps.reconnectBudgetMs,
+      ...(signal && { signal }),
       rateLimiter: deps.budgets.forRun(runId, deps.runs.get(runId)?.settings.maxRowsPerSecond ?? 0),
       gate: async () => {
         if (deps.isShuttingDown()) stopReason = 'worker shutting down';
@@ -96,10 +141,15 @@ export async function processShardJob(
       logger: log,
     });
     if (!result.complete) {
+      const lockLost = result.stoppedBy === 'signal';
+      if (lockLost) stopReason = `lock lost: ${String(signal?.reason ?? 'job cancelled')}`;
       await withClient(deps.pool, (c) =>
         releaseShard(c, runId, shardNo, deps.workerId, stopReason, shard.epoch),
       );
       log.info({ reason: stopReason, checkpointId: result.cursor.toString() }, 'shard released');
+      // Without the job's lock, BullMQ can no longer move it: whoever holds it now (or the stalled-job
+      // check) does.
+      if (lockLost) return { outcome: 'skipped', reason: stopReason };
       if (deps.isShuttingDown()) {
         await job.moveToWait(token); // another worker takes it from the checkpoint right away
         throw new WaitingError();
@@ -134,6 +184,7 @@ export async function processShardJob(
     };
   } catch (err) {
     if (err instanceof WaitingError || err instanceof DelayedError) throw err;
+    if (databaseUnreachable(err)) return handBack(job, token, deps, err as Error, log);
     return handleFailure(err as Error, job, deps, log, runId, shardNo, shard.epoch);
   }
 }

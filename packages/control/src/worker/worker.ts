@@ -8,6 +8,8 @@ import type { WorkerSettings } from '@backfill/shared/settings';
 import { Worker } from 'bullmq';
 import { workerRedis } from '../queue/connection.js';
 import { runQueueName } from '../queue/names.js';
+import { DatabaseOutage } from './database-outage.js';
+import { type LockWatch, watchLocks } from './lock-watch.js';
 import { processShardJob } from './process-shard.js';
 import { RunBudgets } from './rate.js';
 import { RunCache } from './run-cache.js';
@@ -33,6 +35,13 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   const runs = new RunCache();
   const budgets = new RunBudgets(redis, s.prefix);
   const workers = new Map<number, Worker>();
+  const lockWatches = new Map<number, LockWatch>();
+  const outage = new DatabaseOutage(pool, log, (down) => {
+    for (const w of workers.values()) {
+      if (down) void w.pause(true).catch(() => {});
+      else w.resume();
+    }
+  });
   let shuttingDown = false;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => {
@@ -47,20 +56,32 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     budgets,
     workerId: s.workerId,
     writers: s.writers,
+    reconnectBudgetMs: s.lockDurationMs,
     isShuttingDown: () => shuttingDown,
+    onDatabaseUnreachable: (err: Error) => outage.report(err),
     logger: log,
   };
 
   const serve = (run: RunRow) => {
     const runId = run.id;
-    const w = new Worker(runQueueName(run), (job, token) => processShardJob(job, token, deps), {
-      connection: workerRedis(s.redisUrl, (err) => log.warn({ err: err.message }, 'redis connection error')),
-      prefix: s.prefix,
-      concurrency: s.concurrency,
-      lockDuration: s.lockDurationMs,
-      stalledInterval: s.stalledIntervalMs,
-      maxStalledCount: 3,
-    });
+    let watch: LockWatch | undefined;
+    const w = new Worker(
+      runQueueName(run),
+      (job, token, signal) => watch!.track(job, () => processShardJob(job, token, deps, signal)),
+      {
+        connection: workerRedis(s.redisUrl, (err) =>
+          log.warn({ err: err.message }, 'redis connection error'),
+        ),
+        prefix: s.prefix,
+        concurrency: s.concurrency,
+        lockDuration: s.lockDurationMs,
+        stalledInterval: s.stalledIntervalMs,
+        maxStalledCount: 3,
+      },
+    );
+    watch = watchLocks(w, s.lockDurationMs, log.child({ runId }));
+    lockWatches.set(runId, watch);
+    if (outage.isDown()) void w.pause(true).catch(() => {});
     w.on('error', (err) => log.warn({ runId, err: err.message }, 'worker error'));
     w.on('failed', (job, err) => log.debug({ runId, jobId: job?.id, err: err.message }, 'job failed'));
     workers.set(runId, w);
@@ -74,6 +95,8 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
       for (const [runId, w] of workers) {
         if (!active.some((r) => r.id === runId)) {
           workers.delete(runId);
+          lockWatches.get(runId)?.stop();
+          lockWatches.delete(runId);
           log.info({ runId }, 'run no longer active: stop serving it');
           void w.close();
         }
@@ -95,6 +118,8 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     if (shuttingDown) return done;
     shuttingDown = true;
     clearTimeout(timer);
+    outage.stop();
+    for (const watch of lockWatches.values()) watch.stop();
     log.info({ reason }, 'stopping: finishing batches in flight and releasing shards');
     const closing = Promise.all([...workers.values()].map((w) => w.close()));
     const timedOut = await Promise.race([

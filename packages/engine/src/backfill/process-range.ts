@@ -6,6 +6,7 @@ import { sleep, type TableRef } from '../db.js';
 import { BackfillError, BadRowError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay } from '../migrate/lock-retry.js';
+import { setSilenceDeadline, silenceDeadline } from '../silence-watchdog.js';
 import { applyBatch, applyBatchInOrder, PredecessorFailedError } from './apply-batch.js';
 import { recordBadRows } from './bad-rows.js';
 import type { ComputedBatch } from './compute.js';
@@ -18,6 +19,9 @@ export type OnBadRow = 'fail' | 'skip';
 
 /** How much longer than statement_timeout a backfill session may sit idle inside a transaction. */
 export const IDLE_IN_TRANSACTION_MARGIN_MS = 5000;
+
+/** How long a range keeps reconnecting to a database it lost before giving up (reconnectBudgetMs). */
+export const DEFAULT_RECONNECT_BUDGET_MS = 60_000;
 
 export interface BatchReport {
   rowsRead: number;
@@ -55,6 +59,12 @@ export interface ProcessRangeOptions {
   /** Tries per batch for timeouts and lost connections. */
   maxRetries?: number;
   /**
+   * How long the range may go without a working database connection (reconnecting with backoff)
+   * before it gives up with ConnectionLostError (default 60 s). Counted from the first failure of an
+   * outage; a committed batch ends the outage.
+   */
+  reconnectBudgetMs?: number;
+  /**
    * UPDATE statements in flight at once, each on its own connection (default 1). With a shard ledger
    * and more than one, each batch commits (and moves the checkpoint) only after the one before it.
    */
@@ -88,7 +98,7 @@ export class BatchTimeoutError extends BackfillError {
   override readonly retryable = true;
 }
 
-/** The connection kept dropping. Retryable: the range resumes from its checkpoint. */
+/** The connection kept dropping, or could not be made again in time. Retryable: the range resumes from its checkpoint. */
 export class ConnectionLostError extends BackfillError {
   override readonly kind = 'unavailable';
   override readonly retryable = true;
@@ -118,6 +128,10 @@ async function openConns(opts: ProcessRangeOptions, depth: number): Promise<Conn
       );
     if (settings.length) {
       for (const c of [reader, ...writers]) await c.query(settings.join('; '));
+    }
+    if (opts.statementTimeoutMs !== undefined) {
+      const deadline = silenceDeadline(opts.statementTimeoutMs);
+      for (const c of [reader, ...writers]) setSilenceDeadline(c, deadline);
     }
     return { reader, writers };
   } catch (err) {
@@ -154,6 +168,8 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   let batchSize = opts.batchSize;
   let cleanStreak = 0;
   let failures = 0;
+  /** When the current database outage began (null: none). A committed batch ends it. */
+  let outageSince: number | null = null;
 
   const fetch = (conns: Conns, cursor: bigint, size: number): Promise<ComputedBatch & { size: number }> => {
     const p = readComputedBatch(conns.reader, opts.table, cursor, opts.toId, size).then((r) => {
@@ -232,7 +248,8 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     }
   };
 
-  let conns = await openConns(opts, depth);
+  /** Null between losing the connections and opening them again (never released twice). */
+  let conns: Conns | null = await openConns(opts, depth);
   type Batch = Awaited<ReturnType<typeof fetch>>;
   // Writes in flight, oldest first. Their results are booked strictly in order, so the cursor only
   // ever covers batches that committed, with every batch before them committed too.
@@ -247,6 +264,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     result.rowsSkipped += batch.bad.length;
     result.batches++;
     failures = 0;
+    outageSince = null;
     if (++cleanStreak >= 5 && batchSize < opts.batchSize) {
       batchSize = Math.min(opts.batchSize, Math.ceil(batchSize * 1.5)); // recover after timeouts
       cleanStreak = 0;
@@ -349,16 +367,21 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         }
         const lost = isConnectionLost(err);
         if (!lost) batchSize = Math.max(minBatch, Math.floor(batchSize / 2));
+        if (lost) outageSince ??= Date.now();
+        const deadline =
+          (outageSince ?? Date.now()) + (opts.reconnectBudgetMs ?? DEFAULT_RECONNECT_BUDGET_MS);
         const delay = backoffDelay(failures, 200, 10_000);
+        if (lost && Date.now() + delay > deadline) throw outage(err, opts);
         log.warn(
           { err: (err as Error).message, cursor: result.cursor.toString(), retryInMs: delay, batchSize },
           lost ? 'database connection lost: reconnecting' : 'batch read timed out: retrying smaller',
         );
         await pending?.catch(() => {});
         pending = null;
-        closeConns(conns, true);
+        closeConns(conns!, true);
+        conns = null;
         await sleep(delay);
-        conns = await reopen(opts, depth, log);
+        conns = await reopen(opts, depth, log, deadline);
         lastWrite = Promise.resolve();
         pending = fetch(conns, result.cursor, batchSize);
       }
@@ -366,20 +389,38 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     await drain(0); // stopped by signal or gate: the writes already sent still count
   } finally {
     await pending?.catch(() => {});
-    closeConns(conns, false);
+    if (conns) closeConns(conns, false);
   }
   return result;
 }
 
-async function reopen(opts: ProcessRangeOptions, depth: number, log: Logger): Promise<Conns> {
+/**
+ * Opens the range's connections again after a loss, with backoff, until `deadline` (epoch ms): then
+ * the database is given up on with ConnectionLostError (kind "unavailable").
+ */
+async function reopen(
+  opts: ProcessRangeOptions,
+  depth: number,
+  log: Logger,
+  deadline: number,
+): Promise<Conns> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await openConns(opts, depth);
     } catch (err) {
-      if (attempt >= 10 || !isConnectionLost(err)) throw err;
+      if (!isConnectionLost(err)) throw err;
       const delay = backoffDelay(attempt, 500, 10_000);
+      if (Date.now() + delay > deadline) throw outage(err, opts);
       log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot reconnect to the database yet');
       await sleep(delay);
     }
   }
+}
+
+function outage(err: unknown, opts: ProcessRangeOptions): ConnectionLostError {
+  const budget = Math.round((opts.reconnectBudgetMs ?? DEFAULT_RECONNECT_BUDGET_MS) / 1000);
+  return new ConnectionLostError(
+    `PostgreSQL could not be reached again within ${budget}s (the reconnect budget): ${(err as Error).message}`,
+    { cause: err },
+  );
 }

@@ -9,6 +9,34 @@ export interface RowRateLimiter {
   acquire(rows: number, signal?: AbortSignal): Promise<void>;
 }
 
+const ABORTED = Symbol('aborted');
+
+/** `p`, or ABORTED as soon as `signal` aborts (p's outcome is then ignored). */
+function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T | typeof ABORTED> {
+  if (!signal) return p;
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.resolve(ABORTED);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      p.catch(() => {});
+      resolve(ABORTED);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 export const unlimited: RowRateLimiter = { acquire: async () => {} };
 
 /**
@@ -23,7 +51,8 @@ export function rowLimiter(limiter: RateLimiterAbstract, key: string, rowsPerSec
         if (signal?.aborted) return;
         const take = Math.min(left, rowsPerSecond);
         try {
-          await limiter.consume(key, take);
+          // A budget kept in Redis can hang with Redis (a partition): an abort must still get through.
+          if ((await untilAborted(limiter.consume(key, take), signal)) === ABORTED) return;
           left -= take;
         } catch (err) {
           if (!(err instanceof RateLimiterRes)) throw err;

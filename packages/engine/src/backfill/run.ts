@@ -6,6 +6,7 @@ import { createPool, RUN_LOGS, type TableRef } from '../db.js';
 import { SchemaError, UsageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkRunLogsShape, tableColumns } from '../migrate/inspect.js';
+import { silenceDeadline, watchSilence } from '../silence-watchdog.js';
 import { estimateNullRows, idBounds } from './bounds.js';
 import { eventIdStatisticsWarning } from './missing-event-id.js';
 import {
@@ -61,16 +62,16 @@ export interface RunSummary extends RangeResult {
  * - idle_in_transaction_session_timeout (statement_timeout + 5 s): a transaction whose client vanished
  *   mid-batch (a partition, a frozen process) is rolled back by the server, so no row stays locked by the
  *   backfill longer than that;
- * - TCP keepalives on both ends, so a dead peer is eventually noticed even with nothing to send.
- * (No client-side query_timeout: node-postgres routes errors of a streamed query to it and never to the
- * query's listeners, so a failed batch read would hang.)
+ * - TCP keepalives on both ends, so a dead peer is eventually noticed even with nothing to send;
+ * - a client-side silence watchdog (silence-watchdog.ts): a statement with no answer for
+ *   statement_timeout + 5 s fails its connection, which the batch engine reconnects and resumes.
  */
 export function backfillPool(
   url: string,
   o: { statementTimeoutMs: number; lockTimeoutMs: number; max: number; name: string },
 ): pg.Pool {
   const statementTimeoutMs = Math.trunc(o.statementTimeoutMs);
-  return createPool(url, {
+  const pool = createPool(url, {
     max: o.max,
     application_name: o.name,
     options: [
@@ -83,6 +84,9 @@ export function backfillPool(
     keepAliveInitialDelayMillis: 10_000,
     connectionTimeoutMillis: 10_000,
   });
+  // A statement whose answer never comes (a partition) fails its connection after this much silence.
+  pool.on('connect', (client) => watchSilence(client, silenceDeadline(statementTimeoutMs)));
+  return pool;
 }
 
 /** Fails (permanently) unless the table is ready for a backfill. */
