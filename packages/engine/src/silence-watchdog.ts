@@ -43,7 +43,10 @@ type AnyQuery = (...args: unknown[]) => unknown;
  * setSilenceDeadline when the session's statement_timeout changes.
  */
 export function watchSilence(client: pg.ClientBase, deadlineMs: number): void {
-  if (watched.has(client)) return setSilenceDeadline(client, deadlineMs);
+  if (watched.has(client)) {
+    setSilenceDeadline(client, deadlineMs);
+    return;
+  }
   const state: Watched = { deadlineMs, outstanding: 0, timer: undefined };
   watched.set(client, state);
   const socket = (client as unknown as { connection?: { stream?: NodeJS.ReadWriteStream } }).connection
