@@ -70,6 +70,8 @@ log('backfill run --commit (first of two samples)');
 const runSamples = [await benchRun(TEMPLATE, rows)];
 log('backfill run --commit, event_id without planner statistics (the state right after ADD COLUMN)');
 results.runNoStats = await benchRun(TEMPLATE, rows, { withoutEventIdStats: true });
+log('backfill run --commit, 2 ms round trip to PostgreSQL (a worker in another zone)');
+results.runLatency = await benchRun(TEMPLATE, rows, { latencyMs: 1 });
 log('naive per-row client');
 results.naive = await benchNaive(TEMPLATE, rows, results.table.maxId);
 log('SQL ceiling, 2 connections');
@@ -127,6 +129,7 @@ results.ratios = {
   dbTimePerRowVsCeiling: ratio(results.run.dbCpuMicrosPerRow, results.sqlCeiling1.dbCpuMicrosPerRow),
   dbLatencyPerRowVsCeiling: ratio(results.run.dbMicrosPerRow, results.sqlCeiling1.dbMicrosPerRow),
   runNoStatsVsRun: ratio(results.runNoStats.rowsPerSecond, results.run.rowsPerSecond),
+  runLatencyVsRun: ratio(results.runLatency.rowsPerSecond, results.run.rowsPerSecond),
   ...(two && {
     twoWorkersVsRun: ratio(two.rowsPerSecond, results.run.rowsPerSecond),
     twoWorkersVsCeiling2: ratio(two.rowsPerSecond, results.sqlCeiling2.rowsPerSecond),
@@ -195,6 +198,13 @@ const table = [
     cpu(results.runNoStats),
     lat(results.runNoStats),
     `${results.ratios.runNoStatsVsRun} × run (new column, no planner statistics)`,
+  ],
+  [
+    'run, 2 ms round trip',
+    fmt(results.runLatency.rowsPerSecond),
+    cpu(results.runLatency),
+    lat(results.runLatency),
+    `${results.ratios.runLatencyVsRun} × run (every packet 1 ms late each way, through a TCP proxy)`,
   ],
   [
     'naive: one UPDATE per row',

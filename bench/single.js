@@ -1,5 +1,6 @@
 // Issue 3 measurements: `run --commit` against the set-based SQL ceiling and a naive per-row client.
 import { eventId } from '@backfill/shared/event-id';
+import { startFaultProxy, viaProxy } from '../test-support/tcp-proxy.js';
 import { ADMIN_URL, cli, copyOf, dropDb, withDb } from './lib.js';
 import { startDbCpuSampler } from './pgcpu.js';
 
@@ -10,9 +11,12 @@ const NS = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
  * `withoutEventIdStats`: event_id's planner statistics are removed first — the state of a real table
  * right after ADD COLUMN (other columns analyzed, the new one not), where a plain `event_id IS NULL`
  * makes every batch read every NULL left in the table.
+ * `latencyMs`: every packet between `run` and PostgreSQL is held this long each way (a TCP proxy), as
+ * for a backfill running in another zone than its database: a round trip costs 2 × latencyMs.
  */
-export async function benchRun(template, rows, { withoutEventIdStats = false } = {}) {
+export async function benchRun(template, rows, { withoutEventIdStats = false, latencyMs = 0 } = {}) {
   const url = await copyOf(template, 'bf_bench_run');
+  let proxy;
   try {
     if (withoutEventIdStats) {
       await withDb(url, (c) =>
@@ -22,8 +26,15 @@ export async function benchRun(template, rows, { withoutEventIdStats = false } =
         ),
       );
     }
+    let target = url;
+    if (latencyMs > 0) {
+      const u = new URL(url);
+      proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port || 5432) });
+      proxy.setMode({ kind: 'latency', ms: latencyMs });
+      target = viaProxy(url, proxy);
+    }
     const cpu = await startDbCpuSampler(ADMIN_URL, 'bf_bench_run');
-    const res = await cli(['run', '--commit', '--json'], { DATABASE_URL: url });
+    const res = await cli(['run', '--commit', '--json'], { DATABASE_URL: target });
     const dbCpuSeconds = await cpu.stop();
     if (res.code !== 0) throw new Error(`run failed (${res.code}): ${res.stderr}`);
     const s = JSON.parse(res.stdout);
@@ -36,6 +47,7 @@ export async function benchRun(template, rows, { withoutEventIdStats = false } =
       peakRssMb: s.peakRssMb,
     };
   } finally {
+    await proxy?.close();
     await dropDb('bf_bench_run');
   }
 }

@@ -53,10 +53,10 @@ export async function startFaultProxy(target) {
         return;
       }
       if (m.kind === 'latency') {
-        from.pause();
+        // Each chunk arrives `ms` late, in order (equal timeouts fire in the order they were set), while
+        // the next ones are already on their way: a longer wire, not a narrower one.
         setTimeout(() => {
           if (!to.destroyed) to.write(chunk);
-          from.resume();
         }, m.ms);
         return;
       }
