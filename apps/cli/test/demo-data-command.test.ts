@@ -73,8 +73,15 @@ describe('backfill demo-data', () => {
     expect(await databaseExists(url)).toBe(false);
   });
 
-  it('creates the database and the table, inserts the rows, prints the JSON summary', async () => {
+  it('refuses a database that does not exist unless --create-database (a mistyped URL), exit 2', async () => {
     const res = backfill(url, '--rows', '5000', '--json');
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toMatch(/database "\w+" does not exist.*--create-database/);
+    expect(await databaseExists(url)).toBe(false);
+  });
+
+  it('creates the database and the table (--create-database), inserts the rows, prints the JSON summary', async () => {
+    const res = backfill(url, '--rows', '5000', '--json', '--create-database');
     expect(res.stderr).not.toMatch(/unexpected error/);
     expect(res.code).toBe(0);
     const lines = res.stdout.trim().split('\n');

@@ -124,7 +124,9 @@ describe('backfill run (CLI)', () => {
       [['--from-id', '10', '--to-id', '5'], /--from-id \(10\) is greater than --to-id \(5\)/],
       [['--max-rows-per-second', '-1'], /--max-rows-per-second: must be at least 0/],
       [['--statement-timeout', 'soon'], /--statement-timeout: must be a duration/],
-      [['--lock-timeout', '0'], /--lock-timeout: must be more than 0/],
+      [['--lock-timeout', '0'], /--lock-timeout: must be at least 1ms/],
+      [['--statement-timeout', '40000m'], /--statement-timeout: must be at most 1h/],
+      [['--reconnect-budget', '2d'], /--reconnect-budget: must be a duration/],
       [['--on-bad-row', 'ignore'], /--on-bad-row: must be one of: fail, skip/],
       [['--nope'], /unknown option '--nope'/],
     ];

@@ -27,7 +27,8 @@ Environment:
   LOG_LEVEL     fatal|error|warn|info|debug|trace|silent (default info); logs are JSON on stderr
 
 Exit codes: 0 stopped by a signal after a clean shutdown · 1 a fault · 2 bad flag or variable
-            3 PostgreSQL/Redis unreachable at start`,
+            3 PostgreSQL/Redis unreachable at start · 130/143 a second SIGINT/SIGTERM (stopped at once;
+            its shards return to the queue when their locks expire)`,
   );
   return program;
 }

@@ -14,13 +14,15 @@ import {
   type RunStatus,
   requeueShard,
   runStatusesInto,
+  settleRun,
   TERMINAL_RUN_STATUSES,
   transitionRun,
 } from '@backfill/engine/ledger';
 import type { ControlContext } from './context.js';
-import { ensureEnqueued, withRunQueue } from './queue/enqueue.js';
+import { withRunQueue } from './queue/enqueue.js';
 import { shardJobOptions } from './queue/jobs.js';
 import { SHARD_JOB_NAME, shardJobId } from './queue/names.js';
+import { type ReconcileReport, reconcileRun } from './reconcile.js';
 
 /** A run whose shards an operator can still send back to work (a finished run becomes running again). */
 const RETRYABLE_RUN_STATUSES = RUN_STATUSES.filter((s) => !TERMINAL_RUN_STATUSES.includes(s));
@@ -50,6 +52,8 @@ export async function resumeRun(ctx: ControlContext, name: string): Promise<RunR
   requireStatus(run, ['paused', 'running'], 'only a paused run can be resumed');
   if (run.status === 'paused') run = await transitionRun(ctx.db, run.id, 'running');
   await withRunQueue(ctx, run, (q) => q.resume());
+  // The last shard may have ended while the run was paused: then there is nothing left to resume.
+  if (await settleRun(ctx.db, run.id)) run = (await getRun(ctx.db, name)) ?? run;
   return run;
 }
 
@@ -112,18 +116,18 @@ export async function retryShards(
 }
 
 /**
- * The answer to a lost or flushed Redis: every unfinished shard is enqueued again from the ledger,
- * and a paused run's queue is paused again. Safe to run at any time.
+ * The answer to a lost or flushed Redis, or to a run that looks stuck: the reconciler brings the run's
+ * queue in line with the ledger (missing jobs added, failed or completed jobs of pending shards retried,
+ * orphaned running shards requeued, the queue paused or resumed as the run is) and settles the run if
+ * nothing is pending. Reports what it changed. Safe to run at any time.
  */
 export async function recoverRun(
   ctx: ControlContext,
   name: string,
-): Promise<{ run: RunRow; enqueued: number }> {
+): Promise<{ run: RunRow; report: ReconcileReport }> {
   const run = await requireRun(ctx, name);
   requireStatus(run, ACTIVE_RUN_STATUSES, 'nothing to recover');
   // Shards failed for good are not re-run by recover: that is `retry --failed`.
-  const enqueued = await ensureEnqueued(ctx, run);
-  if (run.status === 'paused') await withRunQueue(ctx, run, (q) => q.pause());
-  else await withRunQueue(ctx, run, (q) => q.resume());
-  return { run, enqueued };
+  const report = await reconcileRun(ctx, run);
+  return { run: (await getRun(ctx.db, name)) ?? run, report };
 }

@@ -3,9 +3,10 @@
 // of its own (@backfill/control/flags) so a CLI that only prints help loads no BullMQ.
 
 import { hostname } from 'node:os';
-import { duration, int, parseOptions } from '@backfill/engine/cli';
+import { durationIn, intIn, parseOptions } from '@backfill/engine/cli';
 import {
   formatDuration,
+  LIMITS,
   WORKER_SETTINGS_DEFAULTS,
   type WorkerSettings,
   type WorkerTuning,
@@ -21,8 +22,6 @@ export interface FlagSpec {
 }
 
 const d = WORKER_SETTINGS_DEFAULTS;
-const ms = (min: number, label: string) =>
-  duration.pipe(z.number().min(min, { message: `must be at least ${label}` }));
 
 export const WORKER_FLAGS: readonly FlagSpec[] = [
   {
@@ -58,12 +57,12 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
 ];
 
 const WorkerFlags = z.object({
-  concurrency: int(1, 64),
-  writers: int(1, 8),
-  shutdownTimeout: ms(1, '1ms'),
-  lockDuration: ms(1000, '1s'),
-  stalledInterval: ms(1000, '1s'),
-  pollInterval: ms(100, '100ms'),
+  concurrency: intIn(LIMITS.concurrency),
+  writers: intIn(LIMITS.writers),
+  shutdownTimeout: durationIn(LIMITS.shutdownTimeoutMs),
+  lockDuration: durationIn(LIMITS.lockDurationMs),
+  stalledInterval: durationIn(LIMITS.stalledIntervalMs),
+  pollInterval: durationIn(LIMITS.pollIntervalMs),
 });
 
 /** commander's parsed options → the worker's tuning; errors name the flag (UsageError). */

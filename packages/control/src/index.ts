@@ -10,6 +10,7 @@ export {
 export { cancelRun, pauseRun, recoverRun, requireRun, resumeRun, retryShards } from './controls.js';
 export { type FinalizeResult, finalizeRun } from './finalize.js';
 export * from './queue/index.js';
+export { clearFinishedQueue, type ReconcileReport, reconcileAll, reconcileRun } from './reconcile.js';
 export { type StartOptions, type StartResult, startRun } from './start.js';
 export {
   type RunStatusReport,

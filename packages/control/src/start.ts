@@ -1,6 +1,6 @@
 // `backfill start`: plan shards, record the run in the ledger, enqueue one job per shard.
 import { randomBytes } from 'node:crypto';
-import { assertBackfillReady, eventIdStatisticsWarning } from '@backfill/engine/backfill';
+import { assertBackfillReady, eventIdStatisticsWarning, resolveIdRange } from '@backfill/engine/backfill';
 import { RUN_LOGS, type TableRef } from '@backfill/engine/db';
 import { ConflictError } from '@backfill/engine/errors';
 import {
@@ -48,6 +48,8 @@ export async function startRun(ctx: ControlContext, o: StartOptions): Promise<St
     return { outcome: 'exists', run: existing, plan: null, enqueued };
   }
   await assertBackfillReady(ctx.db, table);
+  // An inverted range is bad usage, not a run over nothing (which would also use up the name).
+  const range = await resolveIdRange(ctx.db, table, o);
   const statsWarning = await eventIdStatisticsWarning(ctx.db, table);
   if (statsWarning) ctx.logger.warn(statsWarning);
   const active = await activeRunOnTable(ctx.db, table);
@@ -60,8 +62,8 @@ export async function startRun(ctx: ControlContext, o: StartOptions): Promise<St
   const plan = await planShards(ctx.db, {
     table,
     shardRows: o.shardRows,
-    ...(o.fromId !== undefined ? { fromId: o.fromId } : {}),
-    ...(o.toId !== undefined ? { toId: o.toId } : {}),
+    fromId: range.fromId,
+    toId: range.toId,
     method: o.method,
     analyze: o.analyze && o.commit,
     logger: ctx.logger,

@@ -13,15 +13,19 @@ import {
 } from '@backfill/engine/ledger';
 import type { ControlContext } from './context.js';
 import { withRunQueue } from './queue/enqueue.js';
-import { rateKey } from './queue/names.js';
+import { rateKey, runQueueName } from './queue/names.js';
 
 /** A run row as JSON: ids as decimal strings, times as ISO 8601. */
-export type RunView = Omit<RunRow, 'fromId' | 'toId' | 'createdAt' | 'startedAt' | 'finishedAt'> & {
+export type RunView = Omit<
+  RunRow,
+  'fromId' | 'toId' | 'createdAt' | 'startedAt' | 'finishedAt' | 'queueClearedAt'
+> & {
   fromId: string;
   toId: string;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  queueClearedAt: string | null;
 };
 
 export interface RunStatusReport {
@@ -44,17 +48,19 @@ export function runView(run: RunRow): RunView {
     createdAt: run.createdAt.toISOString(),
     startedAt: run.startedAt?.toISOString() ?? null,
     finishedAt: run.finishedAt?.toISOString() ?? null,
+    queueClearedAt: run.queueClearedAt?.toISOString() ?? null,
   };
 }
 
 export async function rowsPerSecondLastMinute(
   ctx: ControlContext,
-  runId: number,
+  run: { id: number; queue: string | null },
   now = Date.now(),
 ): Promise<number> {
   const sec = Math.floor(now / 1000);
+  const queue = runQueueName(run);
   // The current second is still filling up: average over the 60 complete seconds before it.
-  const keys = Array.from({ length: 60 }, (_, i) => rateKey(ctx.prefix, runId, sec - 1 - i));
+  const keys = Array.from({ length: 60 }, (_, i) => rateKey(ctx.prefix, queue, sec - 1 - i));
   const values = await ctx.redis.mget(...keys);
   const total = values.reduce((sum, v) => sum + Number(v ?? 0), 0);
   return Math.round(total / 60);
@@ -68,7 +74,7 @@ async function statusOf(ctx: ControlContext, run: RunRow): Promise<RunStatusRepo
       q.isPaused(),
     ]),
   );
-  const lastMinute = await rowsPerSecondLastMinute(ctx, run.id);
+  const lastMinute = await rowsPerSecondLastMinute(ctx, run);
   const end = run.finishedAt?.getTime() ?? Date.now();
   const elapsed = run.startedAt ? (end - run.startedAt.getTime()) / 1000 : 0;
   const overall = elapsed > 0 ? Math.round(progress.rowsUpdated / elapsed) : 0;

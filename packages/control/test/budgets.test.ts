@@ -25,7 +25,7 @@ describe('the shared run budget', () => {
     const workers = [0, 1].map(() => {
       const redis = new Redis(REDIS_URL);
       connections.push(redis);
-      return new RunBudgets(redis, PREFIX).forRun(1, rate);
+      return new RunBudgets(redis, PREFIX).forRun({ id: 1, queue: 'run-1-aaaa' }, rate);
     });
     const granted = [0, 0];
     const started = Date.now();
@@ -45,5 +45,24 @@ describe('the shared run budget', () => {
     // The budget's one-second windows start at their first grant, so `total` rows need at least
     // total/rate − 1 seconds after the first. 50 ms: Redis and this process read the clock in whole ms.
     expect(lastGrant - started + 50).toBeGreaterThanOrEqual((total / rate - 1) * 1000);
+  });
+
+  it('is its own for run 1 of another database sharing the Redis and prefix (keyed by queue, not run id)', async () => {
+    const rate = 1000;
+    const redis = new Redis(REDIS_URL);
+    connections.push(redis);
+    const budgets = new RunBudgets(redis, PREFIX);
+    // Run 1 of database A spends its whole second; run 1 of database B must not wait for it.
+    await budgets.forRun({ id: 1, queue: 'run-1-dba' }, rate).acquire(rate);
+    const t0 = Date.now();
+    await budgets.forRun({ id: 1, queue: 'run-1-dbb' }, rate).acquire(rate);
+    expect(Date.now() - t0).toBeLessThan(500);
+    // The same run again waits for its next second.
+    const t1 = Date.now();
+    await budgets.forRun({ id: 1, queue: 'run-1-dba' }, rate).acquire(rate);
+    expect(Date.now() - t1).toBeGreaterThan(200);
+    expect(budgets.size()).toBe(2);
+    budgets.prune([{ id: 1, queue: 'run-1-dbb' }]);
+    expect(budgets.size()).toBe(1);
   });
 });

@@ -19,9 +19,36 @@ const urlWithScheme = (schemes: string[]) =>
     { message: `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}` },
   );
 
+const decodes = (part: string) => {
+  try {
+    decodeURIComponent(part);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** User, password and database name must be valid %-escapes (node-postgres throws a bare URIError). */
+const postgresUrl = urlWithScheme(['postgres:', 'postgresql:']).refine(
+  (s) => {
+    const u = new URL(s);
+    return [u.username, u.password, u.pathname].every(decodes);
+  },
+  { message: 'has a malformed %-escape in its user, password or database name (write % as %25)' },
+);
+
+/** ioredis reads the path as the database number and quietly uses 0 for anything else. */
+const redisUrl = urlWithScheme(['redis:', 'rediss:']).refine(
+  (s) => {
+    const path = new URL(s).pathname;
+    return path === '' || path === '/' || /^\/\d{1,5}$/.test(path);
+  },
+  { message: 'must name a database by its number, e.g. redis://host:6379/0 (or no path for 0)' },
+);
+
 export const EnvSchema = z.object({
-  DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']).default(DEFAULT_DATABASE_URL),
-  REDIS_URL: urlWithScheme(['redis:', 'rediss:']).default(DEFAULT_REDIS_URL),
+  DATABASE_URL: postgresUrl.default(DEFAULT_DATABASE_URL),
+  REDIS_URL: redisUrl.default(DEFAULT_REDIS_URL),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   QUEUE_PREFIX: z
     .string()

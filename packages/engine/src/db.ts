@@ -2,7 +2,7 @@
 // database when it does not exist yet.
 import pg from 'pg';
 import { redactUrl } from './config.js';
-import { isConnectionFailure, PgCode, pgCodeOf, UnavailableError } from './errors.js';
+import { isConnectionFailure, PgCode, pgCodeOf, UnavailableError, UsageError } from './errors.js';
 import type { Logger } from './logger.js';
 
 // int8 (bigint ids) stays a string: JS numbers lose precision past 2^53.
@@ -33,18 +33,71 @@ export function unreachable(url: string, err: unknown): UnavailableError {
   );
 }
 
+const LOGIN_REFUSED = new Set(['28P01', '28000']); // invalid_password, invalid_authorization_specification
+const NOT_ACCEPTING = new Set(['57P03', '53300']); // cannot_connect_now (starting up), too_many_connections
+
+/**
+ * A failure to connect, as an error an operator can act on: unreachable, login refused or not accepting
+ * connections now → UnavailableError (exit 3); no such database → UsageError (exit 2). Anything else is
+ * returned as it is.
+ */
+export function connectFailure(url: string, err: unknown): unknown {
+  const u = new URL(url);
+  const where = `${u.hostname}:${u.port || 5432}`;
+  const reason = (err as Error)?.message || String(err);
+  const code = pgCodeOf(err);
+  if (code && LOGIN_REFUSED.has(code)) {
+    return new UnavailableError(
+      `PostgreSQL at ${where} refused the login of user "${decodeURIComponent(u.username) || 'postgres'}" (${reason}): ` +
+        "check the user and password in DATABASE_URL and the server's pg_hba.conf",
+      { cause: err },
+    );
+  }
+  if (code && NOT_ACCEPTING.has(code)) {
+    return new UnavailableError(
+      `PostgreSQL at ${where} is not accepting connections now (${reason}): try again once it is up`,
+      { cause: err },
+    );
+  }
+  if (code === PgCode.invalidCatalogName) {
+    return new UsageError(
+      `database "${databaseName(url)}" does not exist on ${where}: check DATABASE_URL, ` +
+        'or create it (`backfill migrate --create-database`)',
+      { cause: err },
+    );
+  }
+  if (isConnectionLostMessage(err) || isConnectionFailure(err)) return unreachable(url, err);
+  return err;
+}
+
+const isConnectionLostMessage = (err: unknown) =>
+  /timeout exceeded when trying to connect|Connection terminated/i.test((err as Error)?.message ?? '');
+
+/** The database a URL names (decoded). */
+export function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+}
+
 export async function connectClient(url: string, options: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, ...options });
   try {
     await client.connect();
   } catch (err) {
-    if (isConnectionFailure(err)) throw unreachable(url, err);
-    throw err;
+    throw connectFailure(url, err);
   }
   // A server-side termination (pg_terminate_backend) surfaces as an 'error' event; without a
   // listener it would crash the process instead of failing the query in flight.
   client.on('error', () => {});
   return client;
+}
+
+/** A pooled client, with connect failures explained (see connectFailure). */
+export async function connectPooled(pool: pg.Pool, url: string): Promise<pg.PoolClient> {
+  try {
+    return await pool.connect();
+  } catch (err) {
+    throw connectFailure(url, err);
+  }
 }
 
 export function createPool(url: string, options: Partial<pg.PoolConfig> = {}): pg.Pool {
@@ -56,29 +109,43 @@ export function createPool(url: string, options: Partial<pg.PoolConfig> = {}): p
   return pool;
 }
 
+/** The same server, database `postgres`: where databases are created and dropped. */
+export function adminUrl(url: string): string {
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  return admin.toString();
+}
+
 /**
- * Makes sure the database named in `url` exists, creating it (and saying so) when it does not.
- * Throws UnavailableError when the server cannot be reached at all.
+ * Makes sure the database named in `url` exists. Only with `create` is a missing one created (and
+ * `comment` put on it, e.g. to mark it as the demo's own): a mistyped DATABASE_URL must not quietly get
+ * an empty database. Throws UsageError for a missing database without `create`, UnavailableError when
+ * the server cannot be reached or refuses the login.
  */
-export async function ensureDatabase(url: string, logger: Logger): Promise<void> {
+export async function ensureDatabase(
+  url: string,
+  logger: Logger,
+  opts: { create?: boolean; comment?: string } = {},
+): Promise<'existed' | 'created'> {
   try {
     const c = await connectClient(url);
     await c.end();
-    return;
+    return 'existed';
   } catch (err) {
-    if (pgCodeOf(err) !== PgCode.invalidCatalogName) throw err;
+    if (!opts.create || pgCodeOf(err) !== PgCode.invalidCatalogName) throw err;
   }
-  const target = new URL(url);
-  const dbName = decodeURIComponent(target.pathname.replace(/^\//, ''));
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const c = await connectClient(admin.toString());
+  const dbName = databaseName(url);
+  const c = await connectClient(adminUrl(url));
   try {
     await c.query(`CREATE DATABASE ${quoteIdent(dbName)}`);
+    if (opts.comment !== undefined)
+      await c.query(`COMMENT ON DATABASE ${quoteIdent(dbName)} IS ${pg.escapeLiteral(opts.comment)}`);
     logger.info({ database: dbName, url: redactUrl(url) }, `database ${dbName} did not exist: created it`);
+    return 'created';
   } catch (err) {
     // Another process may have created it between our two connections.
     if (pgCodeOf(err) !== '42P04') throw err;
+    return 'existed';
   } finally {
     await c.end();
   }

@@ -90,6 +90,20 @@ export class ShardTakenOverError extends BackfillError {
   }
 }
 
+// Where work stopped by an error can resume: the last id whose batch committed. Noted by the batch
+// engine on whatever it throws, read by the fronts to print the exact resume command.
+const resumePoints = new WeakMap<object, bigint>();
+
+/** Notes on `err` that everything up to id `lastDone` is done (the first note wins). */
+export function noteResumePoint(err: unknown, lastDone: bigint): void {
+  if (err && typeof err === 'object' && !resumePoints.has(err)) resumePoints.set(err, lastDone);
+}
+
+/** The last id done before `err` stopped the work, when the batch engine noted one. */
+export function resumePointOf(err: unknown): bigint | undefined {
+  return err && typeof err === 'object' ? resumePoints.get(err) : undefined;
+}
+
 /** SQLSTATE codes we treat specially. */
 export const PgCode = {
   lockNotAvailable: '55P03',

@@ -49,6 +49,7 @@ describe('migrate', () => {
       '0002_event_id',
       '0003_run_queue',
       '0004_shard_epoch',
+      '0005_queue_cleared',
     ]);
     expect(first.index).toBe('built');
     const cols = await columnsOf(url);
@@ -209,7 +210,7 @@ describe('migrate', () => {
     expect(again.plan).toEqual([]);
 
     const up = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...fast });
-    expect(up.applied).toEqual(['0002_event_id', '0003_run_queue', '0004_shard_epoch']);
+    expect(up.applied).toEqual(['0002_event_id', '0003_run_queue', '0004_shard_epoch', '0005_queue_cleared']);
     expect(up.index).toBe('built');
     const count = await withClient(url, (c) => c.query('SELECT count(*)::int AS n FROM run_logs'));
     expect(count.rows[0].n).toBe(1000);

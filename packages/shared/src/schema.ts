@@ -59,6 +59,8 @@ export const backfillRuns = pgTable('backfill_runs', {
   updatedAt: updatedAt(),
   startedAt: timestamp('started_at', { withTimezone: true }),
   finishedAt: timestamp('finished_at', { withTimezone: true }),
+  /** When the finished run's BullMQ queue was removed from Redis (the ledger keeps its history). */
+  queueClearedAt: timestamp('queue_cleared_at', { withTimezone: true }),
 });
 
 /** A primary-key range of a run. `checkpointId` is the last id done: work resumes after it. */

@@ -3,20 +3,53 @@
 // their defaults from here, so a default is written once.
 import { z } from 'zod';
 
-const positiveMs = z.number().int().min(1);
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+/**
+ * Every number a setting (or a flag) accepts, inclusive. Durations are milliseconds, all below 2^31 − 1
+ * (Node's timers fire at once beyond it, and PostgreSQL's timeouts are int milliseconds).
+ */
+export const LIMITS = {
+  batchSize: { min: 1, max: 100_000 },
+  maxRowsPerSecond: { min: 0, max: 1_000_000_000 },
+  statementTimeoutMs: { min: 1, max: HOUR },
+  lockTimeoutMs: { min: 1, max: 10 * MINUTE },
+  attempts: { min: 1, max: 100 },
+  backoffMs: { min: 1, max: HOUR },
+  concurrency: { min: 1, max: 64 },
+  writers: { min: 1, max: 8 },
+  shutdownTimeoutMs: { min: 1, max: HOUR },
+  lockDurationMs: { min: SECOND, max: HOUR },
+  stalledIntervalMs: { min: SECOND, max: HOUR },
+  pollIntervalMs: { min: 100, max: MINUTE },
+  reconnectBudgetMs: { min: 0, max: 24 * HOUR },
+  shardRows: { min: 1, max: 100_000_000 },
+  /** Shards one run may have: each is a ledger row and a queued job (about 1 KB of Redis). */
+  shards: { min: 1, max: 100_000 },
+  statusIntervalMs: { min: 200, max: HOUR },
+  migrateLockTimeoutMs: { min: 1, max: 10 * MINUTE },
+  indexLockTimeoutMs: { min: 1, max: HOUR },
+  lockRetries: { min: 1, max: 1000 },
+  verifySample: { min: 1, max: 10_000_000 },
+} as const satisfies Record<string, { min: number; max: number }>;
+
+const bounded = (l: { min: number; max: number }) => z.number().int().min(l.min).max(l.max);
+const L = LIMITS;
 
 export const RunSettingsSchema = z.object({
   /** Rows per batch (one UPDATE). */
-  batchSize: z.number().int().min(1).max(100_000).default(5000),
+  batchSize: bounded(L.batchSize).default(5000),
   /** Throttle shared by every worker of the run; 0 = unlimited. */
-  maxRowsPerSecond: z.number().int().min(0).default(0),
-  statementTimeoutMs: positiveMs.default(30_000),
+  maxRowsPerSecond: bounded(L.maxRowsPerSecond).default(0),
+  statementTimeoutMs: bounded(L.statementTimeoutMs).default(30_000),
   /** The backfill loses lock fights, the application wins. */
-  lockTimeoutMs: positiveMs.default(2000),
+  lockTimeoutMs: bounded(L.lockTimeoutMs).default(2000),
   onBadRow: z.enum(['fail', 'skip']).default('fail'),
   /** BullMQ attempts per shard job, and the first exponential backoff delay between them. */
-  attempts: z.number().int().min(1).max(100).default(5),
-  backoffMs: positiveMs.default(5000),
+  attempts: bounded(L.attempts).default(5),
+  backoffMs: bounded(L.backoffMs).default(5000),
 });
 export type RunSettings = z.infer<typeof RunSettingsSchema>;
 export const RUN_SETTINGS_DEFAULTS: RunSettings = RunSettingsSchema.parse({});
@@ -32,23 +65,26 @@ export const PLAN_DEFAULTS = {
 /** `backfill run` (one process, no Redis): UPDATEs in flight at once, each on its own connection. */
 export const SINGLE_PROCESS_WRITERS = 2;
 
+/** `backfill run`: how long it keeps reconnecting to a lost PostgreSQL before it stops (exit 3). */
+export const SINGLE_PROCESS_RECONNECT_BUDGET_MS = MINUTE;
+
 export const WorkerSettingsSchema = z.object({
   /**
    * Shards processed at once by this process (each uses 1 + writers connections). Two shards of one
    * writer each keep as many UPDATEs in flight as one shard of two writers, but one shard's start and
    * finish overlap the other's work: ~8% more rows/s.
    */
-  concurrency: z.number().int().min(1).max(64).default(2),
+  concurrency: bounded(L.concurrency).default(2),
   /** UPDATEs in flight per shard, each on its own connection; batches still commit in order. */
-  writers: z.number().int().min(1).max(8).default(1),
+  writers: bounded(L.writers).default(1),
   /** SIGTERM: how long to wait for in-flight batches before forcing the close. */
-  shutdownTimeoutMs: positiveMs.default(30_000),
+  shutdownTimeoutMs: bounded(L.shutdownTimeoutMs).default(30_000),
   /** BullMQ lock duration; a SIGKILLed worker's shard returns to the queue after about this long. */
-  lockDurationMs: z.number().int().min(1000).default(30_000),
+  lockDurationMs: bounded(L.lockDurationMs).default(30_000),
   /** How often stalled (lock-expired) jobs are looked for. */
-  stalledIntervalMs: z.number().int().min(1000).default(30_000),
+  stalledIntervalMs: bounded(L.stalledIntervalMs).default(30_000),
   /** How often the ledger is read for new runs, pauses and setting changes. */
-  pollIntervalMs: z.number().int().min(100).default(1000),
+  pollIntervalMs: bounded(L.pollIntervalMs).default(1000),
 });
 export type WorkerTuning = z.infer<typeof WorkerSettingsSchema>;
 export const WORKER_SETTINGS_DEFAULTS: WorkerTuning = WorkerSettingsSchema.parse({});
@@ -62,8 +98,9 @@ export interface WorkerSettings extends WorkerTuning {
   workerId: string;
 }
 
-/** 30000 → "30s", 250 → "250ms", 120000 → "2m": how defaults are shown in `--help`. */
+/** 30000 → "30s", 250 → "250ms", 120000 → "2m", 3600000 → "1h": how durations are shown in `--help`. */
 export function formatDuration(ms: number): string {
+  if (ms % HOUR === 0 && ms >= HOUR) return `${ms / HOUR}h`;
   if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
   if (ms % 1000 === 0 && ms >= 1000) return `${ms / 1000}s`;
   return `${ms}ms`;

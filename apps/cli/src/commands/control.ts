@@ -1,8 +1,9 @@
 // pause / resume / retry / cancel / recover / finalize: thin wrappers over the producer's controls.
 
 import type { ControlContext } from '@backfill/control';
-import { int, parseOptions } from '@backfill/engine/cli';
+import { int, intIn, parseOptions } from '@backfill/engine/cli';
 import { UsageError } from '@backfill/engine/errors';
+import { LIMITS } from '@backfill/shared/settings';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
@@ -20,6 +21,10 @@ async function withCtx<T>(fn: (ctx: ControlContext) => Promise<T>): Promise<T> {
 }
 
 const Json = z.object({ json: z.boolean().default(false) });
+
+/** "1, 2, 3" or "1, 2, 3, … (+7)". */
+const list = (nos: number[]) =>
+  nos.length > 10 ? `${nos.slice(0, 10).join(', ')}, … (+${nos.length - 10})` : nos.join(', ');
 
 export function registerControl(program: Command): void {
   program
@@ -92,16 +97,30 @@ export function registerControl(program: Command): void {
   program
     .command('recover <name>')
     .description(
-      'Re-enqueue every unfinished shard from the ledger: the answer to a lost or flushed Redis. Safe at any time ' +
-        '(job ids are deterministic and finished shards are skipped).',
+      "Bring the run's queue in line with the ledger: the answer to a lost or flushed Redis, or a run that looks " +
+        'stuck. Adds missing jobs, retries failed or completed jobs of shards with work left, puts running shards ' +
+        'nobody holds back in the queue, and settles the run when nothing is left. Reports what it changed. Safe at ' +
+        'any time (workers also do it every --stalled-interval).',
     )
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
       const o = parseOptions(Json, raw);
       const r = await withCtx(async (ctx) => (await control()).recoverRun(ctx, name));
-      printResult(o.json, { name, enqueued: r.enqueued }, () => [
-        `run ${name}: ${fmtInt(r.enqueued)} unfinished shards enqueued from the ledger`,
-      ]);
+      const { added, retried, requeued, settled, queuePauseFixed } = r.report;
+      printResult(o.json, { name, status: r.run.status, ...r.report }, () => {
+        const changes = [
+          added.length && `${fmtInt(added.length)} missing jobs added (shards ${list(added)})`,
+          retried.length &&
+            `${fmtInt(retried.length)} failed or completed jobs retried (shards ${list(retried)})`,
+          requeued.length &&
+            `${fmtInt(requeued.length)} running shards nobody held put back in the queue (shards ${list(requeued)})`,
+          queuePauseFixed && `queue ${r.run.status === 'paused' ? 'paused' : 'resumed'} to match the run`,
+          settled && `nothing was left to do: the run is now ${settled}`,
+        ].filter(Boolean);
+        return changes.length
+          ? [`run ${name}: ${changes.join('; ')}`]
+          : [`run ${name}: queue and ledger agree, nothing changed (${r.run.status})`];
+      });
     });
 
   program
@@ -113,7 +132,7 @@ export function registerControl(program: Command): void {
     .option('--sample <n>', 'rows to re-check at random', '10000')
     .option('--json', 'JSON output')
     .action(async (name: string, raw) => {
-      const o = parseOptions(Json.extend({ sample: int(1, 10_000_000) }), raw);
+      const o = parseOptions(Json.extend({ sample: intIn(LIMITS.verifySample) }), raw);
       const r = await withCtx(async (ctx) => (await control()).finalizeRun(ctx, name, { sample: o.sample }));
       printResult(o.json, { name, ...r }, () => [
         `run ${name} finalized: ${r.shardsFinishedInline} shards finished inline (${fmtInt(r.rowsUpdatedInline)} rows); ` +

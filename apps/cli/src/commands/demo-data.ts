@@ -12,6 +12,7 @@ const DemoDataOptions = z.object({
   rows: int(1, DEMO_MAX_ROWS),
   seed: int(0),
   sparse: z.boolean().default(false),
+  createDatabase: z.boolean().default(false),
   json: z.boolean().default(false),
 });
 
@@ -47,6 +48,7 @@ export function registerDemoData(program: Command): void {
     )
     .addOption(new Option('--seed <n>', 'seed for the generated contents (and sparse ids)').default('1', '1'))
     .option('--sparse', 'spread ids over ~10,000× the row count, with dense and empty stretches')
+    .option('--create-database', 'create the database DATABASE_URL names if it does not exist')
     .option('--json', 'print the summary as one JSON object on stdout')
     .addHelpText(
       'after',
@@ -61,7 +63,7 @@ Output: one line such as "inserted 1,000,000 rows (ids 1..1000000) in 30.2s, 33,
     .action(async (raw: Record<string, unknown>) => {
       const opts = parseOptions(DemoDataOptions, raw);
       const { env, logger } = createContext();
-      await ensureDatabase(env.DATABASE_URL, logger);
+      await ensureDatabase(env.DATABASE_URL, logger, { create: opts.createDatabase });
       const pool = createPool(env.DATABASE_URL, { max: 1 });
       const progress = createProgress({
         label: 'demo-data',

@@ -10,7 +10,14 @@ import type { RunStatusReport } from '@backfill/control';
 import { insertDemoRows } from '@backfill/demo-data';
 import { int, parseOptions } from '@backfill/engine/cli';
 import { redactUrl } from '@backfill/engine/config';
-import { connectClient, createPool, ensureDatabase, quoteIdent } from '@backfill/engine/db';
+import {
+  adminUrl,
+  connectClient,
+  createPool,
+  databaseName,
+  ensureDatabase,
+  quoteIdent,
+} from '@backfill/engine/db';
 import { UsageError } from '@backfill/engine/errors';
 import type { Logger } from '@backfill/engine/logger';
 import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
@@ -42,19 +49,34 @@ export function demoDatabaseUrl(databaseUrl: string): string {
   return u.toString();
 }
 
+/** Put on the database the demo creates: the only kind of database it will ever drop. */
+export const DEMO_DATABASE_MARK = 'made by `backfill demo`: dropped and made again by each demo';
+
+/**
+ * Drops the demo's database if the demo made it (its comment is DEMO_DATABASE_MARK), then makes it
+ * anew with that mark. A database of that name the demo did not make is never touched.
+ */
 async function resetDatabase(url: string, logger: Logger): Promise<void> {
-  const u = new URL(url);
-  const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  const name = databaseName(url);
   if (!name.endsWith('_demo'))
     throw new UsageError(`refusing to reset ${name}: the demo only resets *_demo databases`);
-  u.pathname = '/postgres';
-  const admin = await connectClient(u.toString());
+  const admin = await connectClient(adminUrl(url));
   try {
-    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    const { rows } = await admin.query<{ mark: string | null }>(
+      'SELECT shobj_description(oid, $2) AS mark FROM pg_database WHERE datname = $1',
+      [name, 'pg_database'],
+    );
+    if (rows[0] && rows[0].mark !== DEMO_DATABASE_MARK) {
+      throw new UsageError(
+        `database ${name} exists and was not made by \`backfill demo\`: not dropping it. ` +
+          'Point DATABASE_URL at another name (the demo uses <name>_demo), or drop it yourself.',
+      );
+    }
+    if (rows[0]) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   } finally {
     await admin.end();
   }
-  await ensureDatabase(url, logger);
+  await ensureDatabase(url, logger, { create: true, comment: DEMO_DATABASE_MARK });
 }
 
 function spawnWorkers(n: number, env: NodeJS.ProcessEnv): { procs: ChildProcess[]; logFile: string } {

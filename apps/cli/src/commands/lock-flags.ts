@@ -1,8 +1,8 @@
 // Lock-timeout flags shared by migrate, migrate --down and index.
 
-import { duration, int } from '@backfill/engine/cli';
+import { durationIn, intIn } from '@backfill/engine/cli';
 import { DEFAULT_LOCK_POLICY as L } from '@backfill/engine/migrate';
-import { formatDuration } from '@backfill/shared/settings';
+import { formatDuration, LIMITS } from '@backfill/shared/settings';
 import type { Command } from 'commander';
 import { z } from 'zod';
 
@@ -26,9 +26,9 @@ export function addLockFlags(cmd: Command): Command {
 }
 
 export const lockFlagsSchema = z.object({
-  lockTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
-  indexLockTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
-  lockRetries: int(1, 1000),
+  lockTimeout: durationIn(LIMITS.migrateLockTimeoutMs),
+  indexLockTimeout: durationIn(LIMITS.indexLockTimeoutMs),
+  lockRetries: intIn(LIMITS.lockRetries),
 });
 
 export const toLockPolicy = (o: z.infer<typeof lockFlagsSchema>) => ({

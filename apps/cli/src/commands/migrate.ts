@@ -9,6 +9,7 @@ import { addLockFlags, lockFlagsSchema, toLockPolicy } from './lock-flags.js';
 const MigrateOptions = lockFlagsSchema.extend({
   index: choice(['concurrent', 'defer']),
   down: z.boolean().default(false),
+  createDatabase: z.boolean().default(false),
   yes: z.boolean().default(false),
   json: z.boolean().default(false),
 });
@@ -33,6 +34,10 @@ export function registerMigrate(program: Command): void {
       '--index <mode>',
       'concurrent: build the index now; defer: leave it for `backfill index`',
       'concurrent',
+    )
+    .option(
+      '--create-database',
+      'create the database DATABASE_URL names if it does not exist (without it, a missing database is an error: a mistyped URL must not get an empty run_logs)',
     )
     .option('--down', 'roll back: drop the index concurrently, then the event_id column (needs --yes)')
     .option('--yes', 'with --down: really do it (without it, print the plan and change nothing)')
@@ -61,7 +66,13 @@ Examples:
       });
       return;
     }
-    const report = await migrateUp({ databaseUrl: env.DATABASE_URL, index: o.index, logger, ...policy });
+    const report = await migrateUp({
+      databaseUrl: env.DATABASE_URL,
+      index: o.index,
+      createDatabase: o.createDatabase,
+      logger,
+      ...policy,
+    });
     printResult(o.json, report, () => [
       report.applied.length ? `applied migrations: ${report.applied.join(', ')}` : 'schema already at head',
       ...report.warnings.map((w) => `warning: ${w}`),

@@ -1,8 +1,11 @@
 import { type RunSummary, runBackfill } from '@backfill/engine/backfill';
-import { choice, duration, int, parseOptions, pkId } from '@backfill/engine/cli';
+import { choice, durationIn, intIn, parseOptions, pkId } from '@backfill/engine/cli';
+import { resumePointOf } from '@backfill/engine/errors';
 import {
   formatDuration,
+  LIMITS,
   RUN_SETTINGS_DEFAULTS as R,
+  SINGLE_PROCESS_RECONNECT_BUDGET_MS,
   SINGLE_PROCESS_WRITERS,
 } from '@backfill/shared/settings';
 import type { Command } from 'commander';
@@ -14,14 +17,15 @@ import { onInterrupt } from '../signals.js';
 
 const RunOptions = z.object({
   commit: z.boolean().default(false),
-  batchSize: int(1, 100_000),
+  batchSize: intIn(LIMITS.batchSize),
   fromId: pkId.optional(),
   toId: pkId.optional(),
-  maxRowsPerSecond: int(0),
-  statementTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
-  lockTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
+  maxRowsPerSecond: intIn(LIMITS.maxRowsPerSecond),
+  statementTimeout: durationIn(LIMITS.statementTimeoutMs),
+  lockTimeout: durationIn(LIMITS.lockTimeoutMs),
+  reconnectBudget: durationIn(LIMITS.reconnectBudgetMs),
   onBadRow: choice(['fail', 'skip']),
-  writers: int(1, 8),
+  writers: intIn(LIMITS.writers),
   json: z.boolean().default(false),
 });
 
@@ -61,6 +65,11 @@ export function registerRun(program: Command): void {
       'UPDATE statements in flight at once, each on its own connection',
       String(SINGLE_PROCESS_WRITERS),
     )
+    .option(
+      '--reconnect-budget <duration>',
+      'keep reconnecting to a lost PostgreSQL this long before stopping (exit 3, with the resume command)',
+      formatDuration(SINGLE_PROCESS_RECONNECT_BUDGET_MS),
+    )
     .option('--json', 'print the final summary as one JSON object')
     .addHelpText(
       'after',
@@ -80,6 +89,7 @@ Stopping: Ctrl-C (or SIGTERM) finishes the batch in flight and prints how to res
       );
       let done = 0;
       let summary: RunSummary;
+      let toId: bigint | undefined;
       try {
         summary = await runBackfill({
           databaseUrl: env.DATABASE_URL,
@@ -91,9 +101,13 @@ Stopping: Ctrl-C (or SIGTERM) finishes the batch in flight and prints how to res
           lockTimeoutMs: o.lockTimeout,
           onBadRow: o.onBadRow,
           writers: o.writers,
+          reconnectBudgetMs: o.reconnectBudget,
           commit: o.commit,
           signal: interrupt.signal,
-          onStart: (plan) => progress.setTotal(plan.estimatedRows),
+          onStart: (plan) => {
+            toId = plan.toId;
+            progress.setTotal(plan.estimatedRows);
+          },
           onBatch: (b) => {
             done += b.rowsRead;
             logger.debug({ ...b, lastId: b.lastId.toString(), sample: undefined }, 'batch');
@@ -101,6 +115,15 @@ Stopping: Ctrl-C (or SIGTERM) finishes the batch in flight and prints how to res
           },
           logger,
         });
+      } catch (err) {
+        // Stopped by a fault after some batches committed: say exactly where to pick up.
+        const after = resumePointOf(err);
+        if (o.commit && after !== undefined && toId !== undefined) {
+          process.stderr.write(
+            `resume with: backfill run --commit --from-id ${after + 1n} --to-id ${toId}\n`,
+          );
+        }
+        throw err;
       } finally {
         progress.stop();
         interrupt.dispose();

@@ -1,7 +1,7 @@
 import type { StartResult } from '@backfill/control';
-import { choice, duration, int, parseOptions, pkId } from '@backfill/engine/cli';
+import { choice, durationIn, intIn, parseOptions, pkId } from '@backfill/engine/cli';
 import { EVENT_ID_VERSION } from '@backfill/shared/event-id';
-import { formatDuration, PLAN_DEFAULTS, RUN_SETTINGS_DEFAULTS as R } from '@backfill/shared/settings';
+import { formatDuration, LIMITS, PLAN_DEFAULTS, RUN_SETTINGS_DEFAULTS as R } from '@backfill/shared/settings';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
@@ -15,19 +15,19 @@ const StartOptions = z.object({
     message: 'must be 1-100 letters, digits, _ . - (starting with a letter or digit)',
   }),
   commit: z.boolean().default(false),
-  shardRows: int(1, 100_000_000),
+  shardRows: intIn(LIMITS.shardRows),
   fromId: pkId.optional(),
   toId: pkId.optional(),
   order: choice(['asc', 'desc']),
   planner: choice(['auto', 'keyset', 'histogram']),
   analyze: z.boolean().default(false),
-  batchSize: int(1, 100_000),
-  maxRowsPerSecond: int(0),
-  statementTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
-  lockTimeout: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
+  batchSize: intIn(LIMITS.batchSize),
+  maxRowsPerSecond: intIn(LIMITS.maxRowsPerSecond),
+  statementTimeout: durationIn(LIMITS.statementTimeoutMs),
+  lockTimeout: durationIn(LIMITS.lockTimeoutMs),
   onBadRow: choice(['fail', 'skip']),
-  attempts: int(1, 100),
-  backoff: duration.pipe(z.number().min(1, { message: 'must be more than 0' })),
+  attempts: intIn(LIMITS.attempts),
+  backoff: durationIn(LIMITS.backoffMs),
   json: z.boolean().default(false),
 });
 
@@ -44,7 +44,12 @@ export function registerStart(program: Command): void {
     .option('--shard-rows <n>', 'target rows per shard', String(PLAN_DEFAULTS.shardRows))
     .option('--from-id <id>', 'first id (default: min(id))')
     .option('--to-id <id>', 'last id (default: max(id) now, so the run ends under constant inserts)')
-    .option('--order <order>', 'asc, or desc to do the newest rows first', PLAN_DEFAULTS.order)
+    .option(
+      '--order <order>',
+      'asc, or desc: shards with the newest ids are queued first (each shard is still walked in ascending ' +
+        "id order, and a split shard's newer half is queued first)",
+      PLAN_DEFAULTS.order,
+    )
     .option(
       '--planner <method>',
       'auto (keyset walk for tables up to 5M rows, else the id histogram), keyset, histogram',

@@ -1,7 +1,8 @@
 import type { ControlContext, RunStatusReport } from '@backfill/control';
-import { duration, parseOptions } from '@backfill/engine/cli';
+import { durationIn, parseOptions } from '@backfill/engine/cli';
 import { UsageError } from '@backfill/engine/errors';
 import { isActiveRun } from '@backfill/engine/ledger';
+import { LIMITS } from '@backfill/shared/settings';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -13,7 +14,7 @@ const control = () => import('@backfill/control');
 
 const StatusOptions = z.object({
   watch: z.boolean().default(false),
-  interval: duration.pipe(z.number().min(200, { message: 'must be at least 200ms' })),
+  interval: durationIn(LIMITS.statusIntervalMs),
   json: z.boolean().default(false),
 });
 

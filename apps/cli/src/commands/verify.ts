@@ -1,6 +1,7 @@
 import { type VerifyReport, verifyRange } from '@backfill/engine/backfill';
-import { int, parseOptions, pkId } from '@backfill/engine/cli';
+import { intIn, parseOptions, pkId } from '@backfill/engine/cli';
 import { CheckFailedError } from '@backfill/engine/errors';
+import { LIMITS } from '@backfill/shared/settings';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
@@ -8,7 +9,7 @@ import { fmtInt, fmtSeconds, printResult } from '../output.js';
 import { createProgress } from '../progress.js';
 
 const VerifyOptions = z.object({
-  sample: int(1, 10_000_000),
+  sample: intIn(LIMITS.verifySample),
   full: z.boolean().default(false),
   fromId: pkId.optional(),
   toId: pkId.optional(),

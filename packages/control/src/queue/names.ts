@@ -31,7 +31,10 @@ export function shardJobId(runId: number, shardNo: number): string {
   return `run-${runId}-shard-${shardNo}`;
 }
 
-/** Per-second counters of rows written, for "rows/s over the last minute" (best effort, may be lost). */
-export function rateKey(prefix: string, runId: number, epochSecond: number): string {
-  return `${prefix}:rate:${runId}:${epochSecond}`;
+/**
+ * Per-second counters of rows written, for "rows/s over the last minute" (best effort, may be lost).
+ * Keyed by the run's queue name: unique across databases sharing one Redis, unlike run ids.
+ */
+export function rateKey(prefix: string, queue: string, epochSecond: number): string {
+  return `${prefix}:rate:${queue}:${epochSecond}`;
 }

@@ -127,7 +127,7 @@ export async function processShardJob(
       writeDepth: deps.writers,
       reconnectBudgetMs: deps.reconnectBudgetMs,
       ...(signal && { signal }),
-      rateLimiter: deps.budgets.forRun(runId, deps.runs.get(runId)?.settings.maxRowsPerSecond ?? 0),
+      rateLimiter: deps.budgets.forRun(run, deps.runs.get(runId)?.settings.maxRowsPerSecond ?? 0),
       gate: async () => {
         if (deps.isShuttingDown()) stopReason = 'worker shutting down';
         else if (deps.runs.get(runId)?.status !== 'running')
@@ -135,7 +135,7 @@ export async function processShardJob(
         return stopReason ? 'stop' : 'go';
       },
       onBatch: (b) => {
-        deps.budgets.count(runId, b.rowsUpdated);
+        deps.budgets.count(run, b.rowsUpdated);
         log.debug({ rows: b.rowsUpdated, lastId: b.lastId.toString(), ms: b.ms }, 'batch');
       },
       logger: log,
@@ -215,7 +215,7 @@ async function handleFailure(
       const run = deps.runs.get(runId);
       const settings = run?.settings ?? RUN_SETTINGS_DEFAULTS;
       await withRunQueue(deps, run ?? { id: runId, queue: null }, (queue) =>
-        enqueueShards(queue, runId, children, 'asc', settings),
+        enqueueShards(queue, runId, children, run?.order ?? 'asc', settings),
       );
       log.warn(
         { err: err.message, into: children.map((c) => c.shardNo) },

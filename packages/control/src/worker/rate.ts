@@ -1,12 +1,16 @@
 // Per-run row budgets shared by every worker (a Redis token bucket that splits itself across however
-// many replicas run), and the per-second counters `status` turns into rows/s.
+// many replicas run), and the per-second counters `status` turns into rows/s. Both are keyed by the
+// run's queue name, which is unique across the databases that may share one Redis and prefix (run ids
+// are not: every ledger starts at 1).
 import { type RowRateLimiter, rowLimiter, unlimited } from '@backfill/engine/backfill';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { rateKey } from '../queue/names.js';
+import { rateKey, runQueueName } from '../queue/names.js';
+
+type RunRef = { id: number; queue: string | null };
 
 export class RunBudgets {
-  private limiters = new Map<number, { rate: number; limiter: RowRateLimiter }>();
+  private limiters = new Map<string, { rate: number; limiter: RowRateLimiter }>();
 
   constructor(
     private readonly redis: Redis,
@@ -14,9 +18,13 @@ export class RunBudgets {
   ) {}
 
   /** The budget for a run at its current setting (rebuilt when the setting changes). */
-  forRun(runId: number, rowsPerSecond: number): RowRateLimiter {
-    if (rowsPerSecond <= 0) return unlimited;
-    const known = this.limiters.get(runId);
+  forRun(run: RunRef, rowsPerSecond: number): RowRateLimiter {
+    const queue = runQueueName(run);
+    if (rowsPerSecond <= 0) {
+      this.limiters.delete(queue);
+      return unlimited;
+    }
+    const known = this.limiters.get(queue);
     if (known && known.rate === rowsPerSecond) return known.limiter;
     const store = new RateLimiterRedis({
       storeClient: this.redis,
@@ -24,15 +32,26 @@ export class RunBudgets {
       points: rowsPerSecond,
       duration: 1,
     });
-    const limiter = rowLimiter(store, `run-${runId}`, rowsPerSecond);
-    this.limiters.set(runId, { rate: rowsPerSecond, limiter });
+    const limiter = rowLimiter(store, queue, rowsPerSecond);
+    this.limiters.set(queue, { rate: rowsPerSecond, limiter });
     return limiter;
   }
 
+  /** Forgets the budgets of runs no longer served (they hold nothing in Redis beyond a second). */
+  prune(active: readonly RunRef[]): void {
+    const keep = new Set(active.map(runQueueName));
+    for (const queue of this.limiters.keys()) if (!keep.has(queue)) this.limiters.delete(queue);
+  }
+
+  /** Runs with a budget held here (for tests and metrics). */
+  size(): number {
+    return this.limiters.size;
+  }
+
   /** Adds rows to this second's counter (kept three minutes). Best effort: a lost count is only a metric. */
-  count(runId: number, rows: number): void {
+  count(run: RunRef, rows: number): void {
     if (rows <= 0) return;
-    const key = rateKey(this.prefix, runId, Math.floor(Date.now() / 1000));
+    const key = rateKey(this.prefix, runQueueName(run), Math.floor(Date.now() / 1000));
     this.redis
       .multi()
       .incrby(key, rows)

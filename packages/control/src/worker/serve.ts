@@ -1,5 +1,6 @@
 // A worker process from start to exit: check both services (fail fast with a clear message), serve
 // shards, and stop gracefully on SIGTERM/SIGINT (a second signal exits at once).
+import { ExitCode } from '@backfill/engine/cli';
 import { connectClient } from '@backfill/engine/db';
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
@@ -15,7 +16,8 @@ export async function serveWorker(settings: WorkerSettings, logger: Logger): Pro
   const handle = startWorker(settings, logger);
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) process.exit(1); // a second signal: stop now (shards return when locks expire)
+    // A second signal: stop now (shards return when their locks expire), with the signal's exit code.
+    if (stopping) process.exit(sig === 'SIGINT' ? ExitCode.interrupted : ExitCode.terminated);
     stopping = true;
     void handle.stop(sig);
   };

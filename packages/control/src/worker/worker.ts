@@ -6,12 +6,14 @@ import type { RunRow } from '@backfill/engine/ledger';
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
 import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { workerRedis } from '../queue/connection.js';
 import { runQueueName } from '../queue/names.js';
 import { DatabaseOutage } from './database-outage.js';
 import { type LockWatch, watchLocks } from './lock-watch.js';
 import { processShardJob } from './process-shard.js';
 import { RunBudgets } from './rate.js';
+import { reconcileOnce } from './reconcile-loop.js';
 import { RunCache } from './run-cache.js';
 
 export interface WorkerHandle {
@@ -34,12 +36,12 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   const redis = workerRedis(s.redisUrl, (err) => log.warn({ err: err.message }, 'redis connection error'));
   const runs = new RunCache();
   const budgets = new RunBudgets(redis, s.prefix);
-  const workers = new Map<number, Worker>();
-  const lockWatches = new Map<number, LockWatch>();
+  /** The runs served: a BullMQ Worker each, with its own Redis connection and lock watch. */
+  const served = new Map<number, { worker: Worker; connection: Redis; watch: LockWatch }>();
   const outage = new DatabaseOutage(pool, log, (down) => {
-    for (const w of workers.values()) {
-      if (down) void w.pause(true).catch(() => {});
-      else w.resume();
+    for (const { worker } of served.values()) {
+      if (down) void worker.pause(true).catch(() => {});
+      else worker.resume();
     }
   });
   let shuttingDown = false;
@@ -64,14 +66,15 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
 
   const serve = (run: RunRow) => {
     const runId = run.id;
+    const connection = workerRedis(s.redisUrl, (err) =>
+      log.warn({ err: err.message }, 'redis connection error'),
+    );
     let watch: LockWatch | undefined;
-    const w = new Worker(
+    const worker = new Worker(
       runQueueName(run),
       (job, token, signal) => watch!.track(job, () => processShardJob(job, token, deps, signal)),
       {
-        connection: workerRedis(s.redisUrl, (err) =>
-          log.warn({ err: err.message }, 'redis connection error'),
-        ),
+        connection,
         prefix: s.prefix,
         concurrency: s.concurrency,
         lockDuration: s.lockDurationMs,
@@ -79,28 +82,33 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
         maxStalledCount: 3,
       },
     );
-    watch = watchLocks(w, s.lockDurationMs, log.child({ runId }));
-    lockWatches.set(runId, watch);
-    if (outage.isDown()) void w.pause(true).catch(() => {});
-    w.on('error', (err) => log.warn({ runId, err: err.message }, 'worker error'));
-    w.on('failed', (job, err) => log.debug({ runId, jobId: job?.id, err: err.message }, 'job failed'));
-    workers.set(runId, w);
+    watch = watchLocks(worker, s.lockDurationMs, log.child({ runId }));
+    if (outage.isDown()) void worker.pause(true).catch(() => {});
+    worker.on('error', (err) => log.warn({ runId, err: err.message }, 'worker error'));
+    worker.on('failed', (job, err) => log.debug({ runId, jobId: job?.id, err: err.message }, 'job failed'));
+    served.set(runId, { worker, connection, watch });
     log.info({ runId, queue: runQueueName(run) }, 'serving run');
+  };
+
+  /** Stops serving a run: its BullMQ Worker closes (jobs in flight finish), then its connection. */
+  const unserve = (runId: number) => {
+    const entry = served.get(runId);
+    if (!entry) return;
+    served.delete(runId);
+    entry.watch.stop();
+    log.info({ runId }, 'run no longer active: stop serving it');
+    void entry.worker
+      .close()
+      .catch(() => {})
+      .finally(() => entry.connection.disconnect());
   };
 
   const poll = async () => {
     try {
       const active = await runs.refresh(pool);
-      for (const run of active) if (!workers.has(run.id)) serve(run);
-      for (const [runId, w] of workers) {
-        if (!active.some((r) => r.id === runId)) {
-          workers.delete(runId);
-          lockWatches.get(runId)?.stop();
-          lockWatches.delete(runId);
-          log.info({ runId }, 'run no longer active: stop serving it');
-          void w.close();
-        }
-      }
+      for (const run of active) if (!served.has(run.id)) serve(run);
+      for (const runId of [...served.keys()]) if (!active.some((r) => r.id === runId)) unserve(runId);
+      budgets.prune(active);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'cannot read the ledger (will retry)');
     }
@@ -112,16 +120,29 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     if (!shuttingDown) timer = setTimeout(loop, s.pollIntervalMs);
   };
   void loop();
+
+  // The ledger and the queues, brought in line every stalled interval by one worker of the fleet.
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  const reconcileLoop = async () => {
+    if (!outage.isDown()) {
+      await reconcileOnce(pool, { redis, prefix: s.prefix }, log).catch((err) =>
+        log.warn({ err: (err as Error).message }, 'reconcile pass failed (will retry)'),
+      );
+    }
+    if (!shuttingDown) reconcileTimer = setTimeout(reconcileLoop, s.stalledIntervalMs);
+  };
+  reconcileTimer = setTimeout(reconcileLoop, s.stalledIntervalMs);
   log.info({ concurrency: s.concurrency, writers: s.writers, prefix: s.prefix }, 'worker started');
 
   const stop = async (reason: string) => {
     if (shuttingDown) return done;
     shuttingDown = true;
     clearTimeout(timer);
+    clearTimeout(reconcileTimer);
     outage.stop();
-    for (const watch of lockWatches.values()) watch.stop();
+    for (const { watch } of served.values()) watch.stop();
     log.info({ reason }, 'stopping: finishing batches in flight and releasing shards');
-    const closing = Promise.all([...workers.values()].map((w) => w.close()));
+    const closing = Promise.all([...served.values()].map(({ worker }) => worker.close()));
     const timedOut = await Promise.race([
       closing.then(() => false),
       new Promise<boolean>((r) => setTimeout(() => r(true), s.shutdownTimeoutMs).unref()),
@@ -133,16 +154,17 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
       );
       // Not awaited: once a graceful close has begun, BullMQ's close(true) returns that same promise, which
       // waits for the hung job. The shards go back to the queue when their locks expire.
-      for (const w of workers.values()) void w.close(true).catch(() => {});
+      for (const { worker } of served.values()) void worker.close(true).catch(() => {});
     }
     // A forced close leaves hung statements' clients checked out, and pool.end() waits for them: give
     // it a moment, then go (the server rolls back their transactions: idle_in_transaction_session_timeout).
     await Promise.race([pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
     redis.disconnect();
+    for (const { connection } of served.values()) connection.disconnect();
     log.info({ peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }, 'worker stopped');
     resolveDone();
     return done;
   };
 
-  return { done, stop, activeRuns: () => [...workers.keys()] };
+  return { done, stop, activeRuns: () => [...served.keys()] };
 }

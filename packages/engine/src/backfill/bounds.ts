@@ -1,6 +1,7 @@
 // Id bounds and cheap row-count estimates (the planner's, from table statistics: no scan).
 import type pg from 'pg';
 import { qualified, type TableRef } from '../db.js';
+import { UsageError } from '../errors.js';
 
 export async function idBounds(
   client: pg.ClientBase,
@@ -12,6 +13,40 @@ export async function idBounds(
   const r = rows[0];
   if (!r?.min || !r.max) return null;
   return { min: BigInt(r.min), max: BigInt(r.max) };
+}
+
+/**
+ * The id range a command works on: the flags given, the table's first and last id for those not given.
+ * An inverted range is a usage error whichever way it arises (both flags, or one flag past the table's
+ * end), so no command records or reports work over an empty range by mistake. An empty table gives the
+ * empty range [1, 0] when no flag was given.
+ */
+export async function resolveIdRange(
+  client: pg.ClientBase,
+  table: TableRef,
+  given: { fromId?: bigint | undefined; toId?: bigint | undefined },
+): Promise<{ fromId: bigint; toId: bigint }> {
+  const { fromId: from, toId: to } = given;
+  if (from !== undefined && to !== undefined) {
+    if (from > to) throw new UsageError(`--from-id (${from}) is greater than --to-id (${to})`);
+    return { fromId: from, toId: to };
+  }
+  const bounds = await idBounds(client, table);
+  const fromId = from ?? bounds?.min ?? 1n;
+  const toId = to ?? bounds?.max ?? 0n;
+  if (fromId > toId && from !== undefined)
+    throw new UsageError(
+      bounds
+        ? `--from-id ${from} is beyond the last id of ${table.schema}.${table.name} (${bounds.max}): nothing there`
+        : `--from-id ${from}: ${table.schema}.${table.name} is empty`,
+    );
+  if (fromId > toId && to !== undefined)
+    throw new UsageError(
+      bounds
+        ? `--to-id ${to} is below the first id of ${table.schema}.${table.name} (${bounds.min}): nothing there`
+        : `--to-id ${to}: ${table.schema}.${table.name} is empty`,
+    );
+  return { fromId, toId };
 }
 
 /** The planner's estimate of rows with `id` in (afterId, toId] and a NULL event_id. */

@@ -3,7 +3,7 @@
 // Used unchanged by `backfill run` (one process) and by every BullMQ worker (one shard at a time).
 import type pg from 'pg';
 import { sleep, type TableRef } from '../db.js';
-import { BackfillError, BadRowError } from '../errors.js';
+import { BackfillError, BadRowError, noteResumePoint } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay } from '../migrate/lock-retry.js';
 import { setSilenceDeadline, silenceDeadline } from '../silence-watchdog.js';
@@ -387,6 +387,9 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
       }
     }
     await drain(0); // stopped by signal or gate: the writes already sent still count
+  } catch (err) {
+    noteResumePoint(err, result.cursor);
+    throw err;
   } finally {
     await pending?.catch(() => {});
     if (conns) closeConns(conns, false);

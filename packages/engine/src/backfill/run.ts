@@ -1,13 +1,13 @@
 // `backfill run`: the single-process backfill over an id range (no Redis, no ledger).
 
-import { SINGLE_PROCESS_WRITERS } from '@backfill/shared/settings';
+import { SINGLE_PROCESS_RECONNECT_BUDGET_MS, SINGLE_PROCESS_WRITERS } from '@backfill/shared/settings';
 import type pg from 'pg';
-import { createPool, RUN_LOGS, type TableRef } from '../db.js';
-import { SchemaError, UsageError } from '../errors.js';
+import { connectPooled, createPool, RUN_LOGS, type TableRef } from '../db.js';
+import { SchemaError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkRunLogsShape, tableColumns } from '../migrate/inspect.js';
 import { silenceDeadline, watchSilence } from '../silence-watchdog.js';
-import { estimateNullRows, idBounds } from './bounds.js';
+import { estimateNullRows, resolveIdRange } from './bounds.js';
 import { eventIdStatisticsWarning } from './missing-event-id.js';
 import {
   type BatchReport,
@@ -30,6 +30,8 @@ export interface RunOptions {
   onBadRow: OnBadRow;
   /** UPDATEs in flight at once, each on its own connection (default 2). */
   writers?: number;
+  /** How long to keep reconnecting to a lost PostgreSQL before stopping (default 60 s). */
+  reconnectBudgetMs?: number;
   commit: boolean;
   signal?: AbortSignal;
   /** Called once the range and the estimate are known, before the first batch. */
@@ -106,18 +108,13 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
   const writers = Math.max(1, opts.writers ?? SINGLE_PROCESS_WRITERS);
   const pool = backfillPool(opts.databaseUrl, { ...opts, max: 1 + writers, name: 'backfill-run' });
   try {
-    const client = await pool.connect();
+    const client = await connectPooled(pool, opts.databaseUrl);
     let plan: RunPlan;
     try {
       await assertBackfillReady(client, table);
       const statsWarning = await eventIdStatisticsWarning(client, table);
       if (statsWarning) opts.logger.warn(statsWarning);
-      const bounds = await idBounds(client, table);
-      const fromId = opts.fromId ?? bounds?.min ?? 1n;
-      const toId = opts.toId ?? bounds?.max ?? 0n;
-      if (opts.fromId !== undefined && opts.toId !== undefined && opts.fromId > opts.toId) {
-        throw new UsageError(`--from-id (${opts.fromId}) is greater than --to-id (${opts.toId})`);
-      }
+      const { fromId, toId } = await resolveIdRange(client, table, opts);
       const estimatedRows = toId >= fromId ? await estimateNullRows(client, table, fromId - 1n, toId) : 0;
       plan = { fromId, toId, estimatedRows };
     } finally {
@@ -156,6 +153,7 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
             batchSize: opts.batchSize,
             commit: opts.commit,
             writeDepth: writers,
+            reconnectBudgetMs: opts.reconnectBudgetMs ?? SINGLE_PROCESS_RECONNECT_BUDGET_MS,
             onBadRow: opts.onBadRow,
             rateLimiter: localRowLimiter(opts.maxRowsPerSecond),
             ...(opts.signal ? { signal: opts.signal } : {}),

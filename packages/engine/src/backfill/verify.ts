@@ -1,9 +1,9 @@
 // `backfill verify`: recompute ids and compare with what is stored.
 import { tryEventId } from '@backfill/shared/event-id';
 import type pg from 'pg';
-import { createPool, qualified, RUN_LOGS, type TableRef } from '../db.js';
+import { connectPooled, createPool, qualified, RUN_LOGS, type TableRef } from '../db.js';
 import type { Logger } from '../logger.js';
-import { idBounds } from './bounds.js';
+import { resolveIdRange } from './bounds.js';
 import { assertBackfillReady } from './run.js';
 
 export interface VerifyOptions {
@@ -94,12 +94,10 @@ export async function verifyRange(opts: VerifyOptions): Promise<VerifyReport> {
   const table = opts.table ?? RUN_LOGS;
   const started = Date.now();
   const pool = createPool(opts.databaseUrl, { max: 1, application_name: 'backfill-verify' });
-  const client = await pool.connect();
+  const client = await connectPooled(pool, opts.databaseUrl);
   try {
     await assertBackfillReady(client, table);
-    const bounds = await idBounds(client, table);
-    const fromId = opts.fromId ?? bounds?.min ?? 1n;
-    const toId = opts.toId ?? bounds?.max ?? 0n;
+    const { fromId, toId } = await resolveIdRange(client, table, opts);
     const report: VerifyReport = {
       fromId,
       toId,
@@ -115,7 +113,7 @@ export async function verifyRange(opts: VerifyOptions): Promise<VerifyReport> {
     if (toId >= fromId) {
       if (opts.mode.full)
         await verifyFull(client, table, fromId, toId, opts.batchSize ?? 10_000, report, opts);
-      else await verifySample(client, table, fromId, toId, opts.mode.sample, report);
+      else await verifySample(client, table, fromId, toId, opts.mode.sample, report, opts);
       report.nullCount = await countRemainingNulls(client, table, fromId, toId);
     }
     report.seconds = (Date.now() - started) / 1000;
@@ -149,9 +147,13 @@ async function verifyFull(
   }
 }
 
+/** Probes per statement: a big sample is checked in slices, never held in memory at once. */
+const SAMPLE_SLICE = 1000;
+
 /**
  * Random probes across the id range: for each random point, the first row at or after it. One
- * statement, one primary-key probe per sample; duplicates (points in the same gap) are checked once.
+ * statement per slice of SAMPLE_SLICE probes, one primary-key probe each; duplicates within a slice
+ * (points in the same gap) are checked once.
  */
 async function verifySample(
   client: pg.ClientBase,
@@ -160,17 +162,21 @@ async function verifySample(
   toId: bigint,
   sample: number,
   report: VerifyReport,
+  opts: VerifyOptions,
 ): Promise<void> {
-  // The random points are drawn in their own subquery so each probe gets a different one.
-  const { rows } = await client.query<StoredRow>(
-    `SELECT DISTINCT ON (r.id) r.*
-       FROM (SELECT $1::bigint + floor(random() * ($2::bigint - $1::bigint + 1))::bigint AS p
-               FROM generate_series(1, $3::int)) pts
-       CROSS JOIN LATERAL (
-         SELECT ${COLUMNS} FROM ${qualified(table)}
-          WHERE id >= pts.p AND id <= $2::bigint
-          ORDER BY id LIMIT 1) r`,
-    [fromId.toString(), toId.toString(), sample],
-  );
-  check(rows, report);
+  for (let left = sample; left > 0; left -= SAMPLE_SLICE) {
+    // The random points are drawn in their own subquery so each probe gets a different one.
+    const { rows } = await client.query<StoredRow>(
+      `SELECT DISTINCT ON (r.id) r.*
+         FROM (SELECT $1::bigint + floor(random() * ($2::bigint - $1::bigint + 1))::bigint AS p
+                 FROM generate_series(1, $3::int)) pts
+         CROSS JOIN LATERAL (
+           SELECT ${COLUMNS} FROM ${qualified(table)}
+            WHERE id >= pts.p AND id <= $2::bigint
+            ORDER BY id LIMIT 1) r`,
+      [fromId.toString(), toId.toString(), Math.min(left, SAMPLE_SLICE)],
+    );
+    check(rows, report);
+    opts.onProgress?.(report.rowsChecked);
+  }
 }

@@ -26,10 +26,23 @@ export const EXIT_CODE_OF_KIND: Readonly<Record<ErrorKind, number>> = {
 export function describeFailure(err: unknown): { exitCode: number; message: string } {
   if (err instanceof BackfillError) return { exitCode: EXIT_CODE_OF_KIND[err.kind], message: err.message };
   // Safety net for faults that reached here without a typed wrapper.
-  if (pgCodeOf(err) === PgCode.invalidCatalogName) {
+  const code = pgCodeOf(err);
+  if (code === PgCode.invalidCatalogName) {
     return {
-      exitCode: ExitCode.checkFailed,
-      message: `${(err as Error).message}: run \`backfill migrate\` first (it creates the database)`,
+      exitCode: ExitCode.usage,
+      message: `${(err as Error).message}: check DATABASE_URL, or create it (\`backfill migrate --create-database\`)`,
+    };
+  }
+  if (code?.startsWith('28') || code === '57P03' || code === '53300') {
+    return {
+      exitCode: ExitCode.unavailable,
+      message: `PostgreSQL refused the connection: ${(err as Error).message}`,
+    };
+  }
+  if (err instanceof URIError) {
+    return {
+      exitCode: ExitCode.usage,
+      message: `a malformed URL (check DATABASE_URL / REDIS_URL): ${err.message}`,
     };
   }
   if (isConnectionFailure(err)) {

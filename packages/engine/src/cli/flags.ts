@@ -1,6 +1,7 @@
 // Command-line flag values are parsed with zod into typed objects, at the edge of every program; an
 // error names the flag and what it accepts.
 
+import { formatDuration } from '@backfill/shared/settings';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 
@@ -34,17 +35,30 @@ export const pkId = z
   .regex(/^\d+$/, { message: 'must be a non-negative whole number (a primary-key id)' })
   .refine((s) => /^\d+$/.test(s) && BigInt(s) <= 9223372036854775807n, { message: 'must fit in a bigint' });
 
-/** A duration: "500ms", "3s", "2m" or a plain number of milliseconds. Returns milliseconds. */
+/** A duration: "500ms", "3s", "2m", "1h" or a plain number of milliseconds. Returns milliseconds. */
 export const duration = z
   .string()
-  .regex(/^\d+(ms|s|m)?$/, { message: 'must be a duration such as 500ms, 3s or 2m' })
+  .regex(/^\d{1,12}(ms|s|m|h)?$/, { message: 'must be a duration such as 500ms, 3s, 2m or 1h' })
   .transform((s) => {
     const n = Number.parseInt(s, 10);
     if (s.endsWith('ms')) return n;
     if (s.endsWith('s')) return n * 1000;
     if (s.endsWith('m')) return n * 60_000;
+    if (s.endsWith('h')) return n * 3_600_000;
     return n;
   });
+
+/** A duration within [min, max] milliseconds (the bounds of LIMITS in the settings schema). */
+export const durationIn = (l: { min: number; max: number }) =>
+  duration.pipe(
+    z
+      .number()
+      .min(l.min, { message: `must be at least ${formatDuration(l.min)}` })
+      .max(l.max, { message: `must be at most ${formatDuration(l.max)}` }),
+  );
+
+/** A whole number within LIMITS-style bounds. */
+export const intIn = (l: { min: number; max: number }) => int(l.min, l.max);
 
 export const choice = <T extends string>(values: readonly [T, ...T[]]) =>
   z.enum(values, { message: `must be one of: ${values.join(', ')}` });

@@ -5,6 +5,8 @@ import { NotFoundError } from '../errors.js';
 import {
   ACTIVE_RUN_STATUSES,
   assertRunTransition,
+  FINISHED_RUN_STATUSES,
+  isActiveRun,
   isFinishedRun,
   PENDING_SHARD_STATUSES,
   type RunStatus,
@@ -138,7 +140,8 @@ async function transitionRunLocked(
   const { rows } = await client.query(
     `UPDATE backfill_runs
         SET status = $2, updated_at = now(), last_error = COALESCE($3, last_error),
-            finished_at = CASE WHEN $4 THEN COALESCE(finished_at, now()) ELSE NULL END
+            finished_at = CASE WHEN $4 THEN COALESCE(finished_at, now()) ELSE NULL END,
+            queue_cleared_at = CASE WHEN $4 THEN queue_cleared_at ELSE NULL END
       WHERE id = $1 RETURNING *`,
     [runId, to, opts.lastError ?? null, isFinishedRun(to)],
   );
@@ -146,9 +149,10 @@ async function transitionRunLocked(
 }
 
 /**
- * When no shard of a running run is queued or running any more, the run is over: completed, or failed
- * when some shards failed for good (until someone retries them). Returns the run's new status, if it
- * changed.
+ * When no shard of an active run (running or paused) is queued or running any more, the run is over:
+ * completed, or failed when some shards failed for good (until someone retries them). Every transition
+ * that can finish a run calls this (a shard's end, resume, retry, the reconciler), so a run never stays
+ * active with nothing left to do. Returns the run's new status, if it changed.
  */
 export async function settleRun(
   client: pg.ClientBase,
@@ -159,7 +163,8 @@ export async function settleRun(
       'SELECT status FROM backfill_runs WHERE id = $1 FOR UPDATE',
       [runId],
     );
-    if (run.rows[0]?.status !== 'running') return null;
+    const status = run.rows[0]?.status;
+    if (!status || !isActiveRun(status)) return null;
     const { rows } = await client.query<{
       pending: boolean;
       shard_no: number | null;
@@ -181,6 +186,20 @@ export async function settleRun(
     await transitionRunLocked(client, runId, 'failed', { lastError: `shard ${r.shard_no}: ${r.last_error}` });
     return 'failed';
   });
+}
+
+/** Records that a finished run's queue is gone from Redis (a retry sets it back to null). */
+export async function markQueueCleared(client: pg.ClientBase, runId: number): Promise<void> {
+  await client.query('UPDATE backfill_runs SET queue_cleared_at = now() WHERE id = $1', [runId]);
+}
+
+/** Finished runs whose queue may still be in Redis. */
+export async function runsWithQueueToClear(client: pg.ClientBase): Promise<RunRow[]> {
+  const { rows } = await client.query(
+    'SELECT * FROM backfill_runs WHERE status = ANY($1) AND queue_cleared_at IS NULL ORDER BY id',
+    [FINISHED_RUN_STATUSES],
+  );
+  return rows.map(toRun);
 }
 
 export async function updateRunSettings(

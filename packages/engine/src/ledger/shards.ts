@@ -180,6 +180,30 @@ export function releaseShard(
   );
 }
 
+/**
+ * The reconciler found a running shard whose job no worker holds (its worker died, or handed the job
+ * back): it goes back to queued. Fenced by the claim it saw: a claim made since wins, and null is
+ * returned (as for a shard that finished meanwhile).
+ */
+export async function requeueOrphanedShard(
+  client: pg.ClientBase,
+  runId: number,
+  shardNo: number,
+  epoch: number,
+  reason: string,
+): Promise<ShardRow | null> {
+  try {
+    return await transition(
+      client,
+      { runId, shardNo, to: 'queued', worker: 'reconciler', message: reason, epoch },
+      [...TERMINAL_SHARD_STATUSES, 'queued', 'failed'],
+    );
+  } catch (err) {
+    if (err instanceof ShardTakenOverError) return null;
+    throw err;
+  }
+}
+
 /** Operator retry: a failed (or any unfinished) shard back to queued. */
 export function requeueShard(client: pg.ClientBase, runId: number, shardNo: number) {
   return transition(

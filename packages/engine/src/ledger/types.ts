@@ -25,6 +25,8 @@ export interface RunRow {
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** When the finished run's queue was removed from Redis (null: not yet, or the run is active). */
+  queueClearedAt: Date | null;
 }
 
 export interface ShardRow {
@@ -74,6 +76,7 @@ export function toRun(r: Raw): RunRow {
     createdAt: r.created_at as Date,
     startedAt: (r.started_at as Date | null) ?? null,
     finishedAt: (r.finished_at as Date | null) ?? null,
+    queueClearedAt: (r.queue_cleared_at as Date | null) ?? null,
   };
 }
 

@@ -38,6 +38,8 @@ export const DEFAULT_LOCK_POLICY: LockPolicy = {
 export interface MigrateUpOptions extends LockPolicy {
   databaseUrl: string;
   index: 'concurrent' | 'defer';
+  /** Create the database when it does not exist (otherwise a missing one is an error: a mistyped URL). */
+  createDatabase?: boolean;
   logger: Logger;
 }
 
@@ -104,7 +106,7 @@ async function analyzeEventId(client: pg.ClientBase, logger: Logger, lockTimeout
 export async function migrateUp(opts: MigrateUpOptions): Promise<MigrateUpReport> {
   const started = Date.now();
   const { logger } = opts;
-  await ensureDatabase(opts.databaseUrl, logger);
+  await ensureDatabase(opts.databaseUrl, logger, { create: opts.createDatabase ?? false });
   const client = await connectClient(opts.databaseUrl, { application_name: 'backfill-migrate' });
   try {
     return await withMigrateLock(client, logger, async () => {

@@ -29,7 +29,8 @@ const REQUIRED: Record<string, RegExp> = {
   data: /^(jsonb|json)$/,
 };
 
-const TEXT_TYPE = /^(text|character varying(\(\d+\))?|character\((\d+)\))$/;
+const TEXT_TYPE = /^(text|character varying(\(\d+\))?)$/;
+const PADDED_TYPE = /^(character|bpchar)(\(\d+\))?$/;
 
 export interface ShapeReport {
   /** Warnings an operator should read (accepted, but not what the schema declares). */
@@ -57,13 +58,19 @@ export function checkRunLogsShape(table: TableRef, columns: Map<string, ColumnIn
   const warnings: string[] = [];
   const eventId = columns.get('event_id');
   if (eventId && eventId.type !== 'character varying') {
+    if (PADDED_TYPE.test(eventId.type)) {
+      throw new SchemaError(
+        `column ${where}.event_id is ${eventId.type}: a blank-padded type changes the ids it stores ` +
+          '(compared as padded text, every id would read back different); alter it to varchar or text',
+      );
+    }
     const m = TEXT_TYPE.exec(eventId.type);
     if (!m) {
       throw new SchemaError(
         `column ${where}.event_id exists with type ${eventId.type}; it must be a text type (varchar, text)`,
       );
     }
-    const fixedLen = m[3] ?? /\((\d+)\)/.exec(m[2] ?? '')?.[1];
+    const fixedLen = /\((\d+)\)/.exec(m[2] ?? '')?.[1];
     if (fixedLen && Number(fixedLen) < 36) {
       throw new SchemaError(`column ${where}.event_id is ${eventId.type}: too short for a 36-character UUID`);
     }

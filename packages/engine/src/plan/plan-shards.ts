@@ -6,6 +6,7 @@
 //   histogram  estimated: pg_stats.histogram_bounds of id (equi-depth buckets), merged up to the target
 //              and split by id width when a bucket is bigger. Ids outside the histogram (inserted since
 //              the last ANALYZE) are walked by keyset, so the whole range is always covered.
+import { LIMITS } from '@backfill/shared/settings';
 import type pg from 'pg';
 import { qualified, quoteIdent, type TableRef } from '../db.js';
 import { SchemaError, UsageError } from '../errors.js';
@@ -183,6 +184,40 @@ async function histogramPieces(
   return pieces;
 }
 
+/** A plan of more than `max` shards: every shard is a ledger row and a queued job. */
+function tooManyShards(rows: number, shardRows: number, max: number, about = ''): UsageError {
+  return new UsageError(
+    `--shard-rows ${fmt(shardRows)} would cut ${about}${fmt(rows)} rows into ${about}${fmt(Math.ceil(rows / shardRows))} ` +
+      `shards, more than the ${fmt(max)} one run may have: use --shard-rows ${Math.ceil(rows / max)} or more`,
+  );
+}
+
+/**
+ * Rows with ids in [fromId, toId], enough to tell whether the plan would exceed `maxShards`: the
+ * planner's estimate for a histogram plan (a big, analyzed table: no scan), else an exact count that
+ * stops once the answer is clear (at most maxShards × shardRows + 1 ids read, fewer than the keyset
+ * walk it comes before would read).
+ */
+async function rowsInRange(
+  client: pg.ClientBase,
+  table: TableRef,
+  range: { fromId: bigint; toId: bigint },
+  analyzed: boolean,
+  cap: number,
+): Promise<{ rows: number; estimated: boolean }> {
+  const where = `${quoteIdent('id')} BETWEEN ${range.fromId.toString()} AND ${range.toId.toString()}`;
+  if (analyzed) {
+    const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(
+      `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${qualified(table)} WHERE ${where}`,
+    );
+    return { rows: rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0, estimated: true };
+  }
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM (SELECT 1 FROM ${qualified(table)} WHERE ${where} LIMIT ${Math.trunc(cap) + 1}) s`,
+  );
+  return { rows: Number(rows[0]?.n ?? 0), estimated: false };
+}
+
 /** Plans shards over [fromId, toId] of `opts.table`; see PlanOptions and ShardPlan. */
 export async function planShards(client: pg.ClientBase, opts: PlanOptions): Promise<ShardPlan> {
   const started = performance.now();
@@ -191,6 +226,7 @@ export async function planShards(client: pg.ClientBase, opts: PlanOptions): Prom
   const t = qualified(table);
   const requested = opts.method ?? 'auto';
   const keysetMaxRows = opts.keysetMaxRows ?? DEFAULT_KEYSET_MAX_ROWS;
+  const maxShards = opts.maxShards ?? LIMITS.shards.max;
   const notes: Note[] = [];
 
   const info = await inspectTable(client, table);
@@ -201,6 +237,7 @@ export async function planShards(client: pg.ClientBase, opts: PlanOptions): Prom
   const finish = (method: PlannerMethod, shards: PlannedShard[]): ShardPlan => {
     const ms = Math.round((performance.now() - started) * 10) / 10;
     const estimatedRows = shards.reduce((s, x) => s + x.estimatedRows, 0);
+    if (shards.length > maxShards) throw tooManyShards(estimatedRows, shardRows, maxShards);
     const plan: ShardPlan = {
       method,
       fromId,
@@ -269,6 +306,13 @@ export async function planShards(client: pg.ClientBase, opts: PlanOptions): Prom
     notes.push({ text: `empty range: to id ${toId} is below from id ${fromId}: no shards` });
     return finish(method, []);
   }
+  // Before walking: a keyset walk is one statement per shard, and a million tiny shards would take as
+  // long to plan as to run (and flood Redis). The exact count is checked again when the plan is done.
+  const cap = Math.min(Number.MAX_SAFE_INTEGER - 1, maxShards * shardRows);
+  const estimate = method === 'histogram' && info.reltuples >= 0; // a keyset walk reads every id anyway
+  const expected = await rowsInRange(client, table, { fromId, toId }, estimate, cap);
+  if (expected.rows > cap)
+    throw tooManyShards(expected.rows, shardRows, maxShards, expected.estimated ? '≈ ' : 'at least ');
 
   if (method === 'histogram') {
     let stats: IdStatistics | null;

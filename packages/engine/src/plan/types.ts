@@ -44,6 +44,8 @@ export interface PlanOptions {
    * the previous target (all in one transaction). Changes the table's statistics: off unless asked for.
    */
   analyze?: boolean;
+  /** Most shards the plan may have (default LIMITS.shards.max): a bigger plan is a UsageError. */
+  maxShards?: number;
   logger: Logger;
 }
 
