@@ -3,8 +3,8 @@
 // beyond a stated bound: every backfill session has idle_in_transaction_session_timeout = statement
 // timeout + 5 s, so the server rolls them back and releases their locks.
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, spawnWorker } from '../../../test-support/cli.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { collect, runCli, spawnCli, spawnWorker } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { removeRedisKeys } from '../../../test-support/distributed.js';
 import { waitFor } from '../../../test-support/fleet.js';
@@ -14,8 +14,11 @@ import { type FaultProxy, startFaultProxy, viaProxy } from '../../../test-suppor
 const PREFIX = `bft-partition-${process.pid}`;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 let proxy: FaultProxy | undefined;
-afterAll(async () => {
+afterEach(async () => {
   await proxy?.close();
+  proxy = undefined;
+});
+afterAll(async () => {
   await removeRedisKeys(PREFIX, REDIS_URL);
 });
 
@@ -114,5 +117,43 @@ describe('partition from PostgreSQL', { timeout: 180_000 }, () => {
     } finally {
       run.kill('SIGKILL');
     }
+  });
+
+  it('run: PostgreSQL gone for longer than --reconnect-budget exits 3 with the reason and the exact resume command', async () => {
+    const url = await migratedDatabase('partition_run_budget');
+    await seedLegacyRows(url, 50_000);
+    const u = new URL(url);
+    proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port || 5432) });
+    const args = ['run', '--commit', '--batch-size', '1000', '--max-rows-per-second', '10000'];
+    const child = spawnCli([...args, '--statement-timeout', '1s', '--reconnect-budget', '2s'], {
+      DATABASE_URL: viaProxy(url, proxy),
+      LOG_LEVEL: 'warn',
+    });
+    const exited = collect(child);
+    await waitFor('some batches to commit', () =>
+      withClient(url, async (c) => {
+        const { rows } = await c.query('SELECT count(event_id)::int AS n FROM run_logs');
+        return rows[0].n >= 5000;
+      }),
+    );
+    proxy.setMode({ kind: 'blackhole' });
+    const res = await exited;
+    expect(res.code, res.stderr).toBe(3);
+    expect(res.stderr).toMatch(/could not be reached again within 2s \(the reconnect budget\)/);
+    expect(res.stderr).not.toMatch(/unexpected error/);
+    const resume = /resume with: (backfill run --commit --from-id (\d+) --to-id 50000)/.exec(res.stderr);
+    expect(resume, res.stderr).not.toBeNull();
+    // Every row before the resume point is done; the command, run directly, finishes the rest.
+    const from = Number(resume![2]);
+    const before = await withClient(url, (c) =>
+      c.query('SELECT count(*)::int AS n FROM run_logs WHERE id < $1 AND event_id IS NULL', [from]),
+    );
+    expect(before.rows[0].n).toBe(0);
+    const again = await runCli(resume![1]!.split(' ').slice(1), { DATABASE_URL: url });
+    expect(again.code, again.stderr).toBe(0);
+    const left = await withClient(url, (c) =>
+      c.query('SELECT count(*)::int AS n FROM run_logs WHERE event_id IS NULL'),
+    );
+    expect(left.rows[0].n).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import { openControl, startRun } from '@backfill/control';
 import { verifyRange } from '@backfill/engine/backfill';
 import { silentLogger } from '@backfill/engine/logger';
 import { RUN_SETTINGS_DEFAULTS } from '@backfill/shared/settings';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
@@ -189,6 +190,22 @@ describe('distributed mode: operating workers', { timeout: 300_000 }, () => {
       );
       await waitForRunStatus(url, 'ra', 'completed', 180_000);
       await waitForRunStatus(url, 'rb', 'completed', 180_000);
+      // Runs it no longer serves hold no Redis connection of the still running worker (CLIENT LIST
+      // names each worker connection after its run's queue).
+      const pid = fleet.procs[0]!.pid;
+      const redis = new Redis(REDIS_URL);
+      try {
+        const clients = async () => String(await redis.call('CLIENT', 'LIST')).split('\n');
+        const perRun = new RegExp(`name=backfill-worker:[^ ]*:${pid}:run-`);
+        await waitFor(
+          'the worker to close the connections of the finished runs',
+          async () => (await clients()).filter((l) => perRun.test(l)).length === 0,
+        );
+        const own = new RegExp(`name=backfill-worker:[^ ]*:${pid} `);
+        expect((await clients()).some((l) => own.test(l))).toBe(true); // its own is still there
+      } finally {
+        redis.disconnect();
+      }
     } finally {
       await stopFleet(fleet);
     }

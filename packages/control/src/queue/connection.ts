@@ -32,11 +32,15 @@ export async function connectRedis(url: string): Promise<Redis> {
   return redis;
 }
 
-/** For long-lived workers: reconnects forever with capped backoff. */
-export function workerRedis(url: string, onError: (err: Error) => void): Redis {
+/**
+ * For long-lived workers: reconnects forever with capped backoff. `name` shows in Redis' CLIENT LIST
+ * (which worker, which run), so an operator can tell whose connections those are.
+ */
+export function workerRedis(url: string, onError: (err: Error) => void, name?: string): Redis {
   const redis = new Redis(url, {
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(times * 200, 5000),
+    ...(name && { connectionName: name.replace(/[^\x21-\x7e]/g, '_') }),
   });
   redis.on('error', onError);
   return redis;

@@ -33,7 +33,11 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     max: s.concurrency * (1 + s.writers) + 2, // a reader and the writers per shard, plus the ledger
     name: `backfill-worker`,
   });
-  const redis = workerRedis(s.redisUrl, (err) => log.warn({ err: err.message }, 'redis connection error'));
+  const redis = workerRedis(
+    s.redisUrl,
+    (err) => log.warn({ err: err.message }, 'redis connection error'),
+    `backfill-worker:${s.workerId}`,
+  );
   const runs = new RunCache();
   const budgets = new RunBudgets(redis, s.prefix);
   /** The runs served: a BullMQ Worker each, with its own Redis connection and lock watch. */
@@ -66,8 +70,10 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
 
   const serve = (run: RunRow) => {
     const runId = run.id;
-    const connection = workerRedis(s.redisUrl, (err) =>
-      log.warn({ err: err.message }, 'redis connection error'),
+    const connection = workerRedis(
+      s.redisUrl,
+      (err) => log.warn({ err: err.message }, 'redis connection error'),
+      `backfill-worker:${s.workerId}:${runQueueName(run)}`,
     );
     let watch: LockWatch | undefined;
     const worker = new Worker(
