@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   formatDuration,
+  LIMITS,
   PLAN_DEFAULTS,
   RUN_SETTINGS_DEFAULTS,
   RunSettingsSchema,
@@ -46,23 +47,27 @@ describe('defaults', () => {
 
 type Bounds = Record<string, { ok: unknown[]; bad: unknown[] }>;
 
-// Each setting at and just past its limits, plus a fraction and a wrong type.
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+// Each setting at and just past its limits, plus a fraction and a wrong type. Every duration stays
+// below 2^31 − 1 ms, where Node's timers would fire at once.
 const RUN_BOUNDS: Bounds = {
   batchSize: { ok: [1, 100_000], bad: [0, 100_001, 1.5, '5000'] },
-  maxRowsPerSecond: { ok: [0, 1, 10 ** 9], bad: [-1, 0.5] },
-  statementTimeoutMs: { ok: [1], bad: [0, -5, 1.5] },
-  lockTimeoutMs: { ok: [1], bad: [0, 2.5] },
+  maxRowsPerSecond: { ok: [0, 1, 10 ** 9], bad: [-1, 0.5, 10 ** 9 + 1] },
+  statementTimeoutMs: { ok: [1, HOUR], bad: [0, -5, 1.5, HOUR + 1, 2400_000_000] },
+  lockTimeoutMs: { ok: [1, 10 * MINUTE], bad: [0, 2.5, 10 * MINUTE + 1] },
   onBadRow: { ok: ['fail', 'skip'], bad: ['ignore', ''] },
   attempts: { ok: [1, 100], bad: [0, 101, 2.5] },
-  backoffMs: { ok: [1], bad: [0, 0.5] },
+  backoffMs: { ok: [1, HOUR], bad: [0, 0.5, HOUR + 1] },
 };
 const WORKER_BOUNDS: Bounds = {
   concurrency: { ok: [1, 64], bad: [0, 65, 1.5] },
   writers: { ok: [1, 8], bad: [0, 9, 1.5] },
-  shutdownTimeoutMs: { ok: [1], bad: [0, 1.5] },
-  lockDurationMs: { ok: [1000], bad: [999, 1000.5] },
-  stalledIntervalMs: { ok: [1000], bad: [999, 1000.5] },
-  pollIntervalMs: { ok: [100], bad: [99, 100.5] },
+  shutdownTimeoutMs: { ok: [1, HOUR], bad: [0, 1.5, HOUR + 1] },
+  lockDurationMs: { ok: [1000, HOUR], bad: [999, 1000.5, HOUR + 1] },
+  stalledIntervalMs: { ok: [1000, HOUR], bad: [999, 1000.5, HOUR + 1] },
+  pollIntervalMs: { ok: [100, MINUTE], bad: [99, 100.5, MINUTE + 1, 2 ** 31] },
 };
 
 describe.each([
@@ -85,8 +90,19 @@ describe.each([
   }
 });
 
+describe('LIMITS', () => {
+  it('keeps every duration below 2^31 − 1 ms (Node timers) and every min below its max', () => {
+    for (const [key, l] of Object.entries(LIMITS)) {
+      expect(l.min, key).toBeLessThanOrEqual(l.max);
+      if (key.endsWith('Ms')) expect(l.max, key).toBeLessThan(2 ** 31 - 1);
+    }
+  });
+});
+
 describe('formatDuration', () => {
-  it('shows whole minutes as m, whole seconds as s, anything else as ms', () => {
+  it('shows whole hours as h, whole minutes as m, whole seconds as s, anything else as ms', () => {
+    expect(formatDuration(HOUR)).toBe('1h');
+    expect(formatDuration(90 * MINUTE)).toBe('90m');
     expect(formatDuration(120_000)).toBe('2m');
     expect(formatDuration(60_000)).toBe('1m');
     expect(formatDuration(90_000)).toBe('90s');
