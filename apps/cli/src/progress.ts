@@ -6,6 +6,8 @@ import cliProgress from 'cli-progress';
 export interface Progress {
   setTotal(total: number): void;
   update(done: number, extra?: Record<string, unknown>): void;
+  /** A short note shown with the bar (e.g. what holds the work), '' to clear. Logged off a TTY. */
+  note(text: string): void;
   stop(): void;
 }
 
@@ -20,7 +22,7 @@ export function createProgress(opts: {
   if (process.stderr.isTTY && !opts.json) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${opts.label} |{bar}| {percentage}% · {value}/{total} rows · {rate} rows/s · ETA {eta_formatted}`,
+        format: `${opts.label} |{bar}| {percentage}% · {value}/{total} rows · {rate} rows/s · ETA {eta_formatted}{note}`,
         stream: process.stderr,
         etaBuffer: 50,
         fps: 5,
@@ -30,13 +32,18 @@ export function createProgress(opts: {
       cliProgress.Presets.shades_classic,
     );
     let started_ = false;
+    let note = '';
     return {
       setTotal(t) {
         total = Math.max(t, 1);
         if (!started_) {
-          bar.start(total, 0, { rate: 0 });
+          bar.start(total, 0, { rate: 0, note });
           started_ = true;
         } else bar.setTotal(total);
+      },
+      note(text) {
+        note = text ? ` · ${text}` : '';
+        if (started_) bar.update({ note });
       },
       update(done) {
         if (done > total) {
@@ -44,7 +51,7 @@ export function createProgress(opts: {
           bar.setTotal(total);
         }
         const rate = Math.round(done / Math.max(0.001, (Date.now() - started) / 1000));
-        bar.update(done, { rate: rate.toLocaleString('en-US') });
+        bar.update(done, { rate: rate.toLocaleString('en-US'), note });
       },
       stop: () => bar.stop(),
     };
@@ -54,6 +61,9 @@ export function createProgress(opts: {
   return {
     setTotal(t) {
       total = t;
+    },
+    note() {
+      // The batch engine logs holds itself ("holding: …", "gate cleared").
     },
     update(done, extra) {
       const now = Date.now();

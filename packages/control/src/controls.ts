@@ -1,23 +1,28 @@
 // Operator controls on a run: pause, resume, cancel, retry, recover. The ledger changes first (it is
 // the truth, and what workers check before every batch), then the queue follows. Every front (CLI,
 // HTTP API) calls these, so an action behaves the same wherever it is asked for.
-import { ConflictError, NotFoundError } from '@backfill/engine/errors';
+import { ConflictError, NotFoundError, UsageError } from '@backfill/engine/errors';
 import {
   ACTIVE_RUN_STATUSES,
   cancelShards,
+  changeRunSettings,
   getRun,
   getShard,
   isTerminalShard,
+  listRuns,
   listShards,
   RUN_STATUSES,
   type RunRow,
   type RunStatus,
+  recordRunEvent,
   requeueShard,
   runStatusesInto,
+  type SettingChange,
   settleRun,
   TERMINAL_RUN_STATUSES,
   transitionRun,
 } from '@backfill/engine/ledger';
+import { checkRunSettings, type RunSettings } from '@backfill/shared/settings';
 import type { ControlContext } from './context.js';
 import { withRunQueue } from './queue/enqueue.js';
 import { shardJobOptions } from './queue/jobs.js';
@@ -42,7 +47,10 @@ function requireStatus(run: RunRow, allowed: readonly RunStatus[], needs: string
 export async function pauseRun(ctx: ControlContext, name: string): Promise<RunRow> {
   let run = await requireRun(ctx, name);
   requireStatus(run, ['running', 'paused'], 'only a running run can be paused');
-  if (run.status === 'running') run = await transitionRun(ctx.db, run.id, 'paused');
+  if (run.status === 'running') {
+    run = await transitionRun(ctx.db, run.id, 'paused');
+    await recordRunEvent(ctx.db, run.id, 'pause', 'paused');
+  }
   await withRunQueue(ctx, run, (q) => q.pause());
   return run;
 }
@@ -50,7 +58,10 @@ export async function pauseRun(ctx: ControlContext, name: string): Promise<RunRo
 export async function resumeRun(ctx: ControlContext, name: string): Promise<RunRow> {
   let run = await requireRun(ctx, name);
   requireStatus(run, ['paused', 'running'], 'only a paused run can be resumed');
-  if (run.status === 'paused') run = await transitionRun(ctx.db, run.id, 'running');
+  if (run.status === 'paused') {
+    run = await transitionRun(ctx.db, run.id, 'running');
+    await recordRunEvent(ctx.db, run.id, 'resume', 'resumed');
+  }
   await withRunQueue(ctx, run, (q) => q.resume());
   // The last shard may have ended while the run was paused: then there is nothing left to resume.
   if (await settleRun(ctx.db, run.id)) run = (await getRun(ctx.db, name)) ?? run;
@@ -66,6 +77,7 @@ export async function cancelRun(
   requireStatus(run, runStatusesInto('cancelled'), 'nothing to cancel');
   run = await transitionRun(ctx.db, run.id, 'cancelled');
   const cancelledShards = await cancelShards(ctx.db, run.id);
+  await recordRunEvent(ctx.db, run.id, 'cancel', `cancelled (${cancelledShards} unfinished shards)`);
   await withRunQueue(ctx, run, (q) => q.obliterate({ force: true }));
   return { run, cancelledShards };
 }
@@ -94,6 +106,7 @@ export async function retryShards(
     if (await requeueShard(ctx.db, run.id, shardNo)) retried.push(shardNo);
   }
   if (retried.length === 0) return retried;
+  await recordRunEvent(ctx.db, run.id, 'retry', `shards ${retried.join(', ')} requeued`, { shards: retried });
   // A failed or completed run has work again.
   if (run.status === 'failed' || run.status === 'completed') await transitionRun(ctx.db, run.id, 'running');
   await withRunQueue(ctx, run, async (q) => {
@@ -130,4 +143,47 @@ export async function recoverRun(
   // Shards failed for good are not re-run by recover: that is `retry --failed`.
   const report = await reconcileRun(ctx, run);
   return { run: (await getRun(ctx.db, name)) ?? run, report };
+}
+
+/** Runs whose settings may still matter: anything not cancelled or finalized. */
+const SETTABLE_RUN_STATUSES = RUN_STATUSES.filter((s) => !TERMINAL_RUN_STATUSES.includes(s));
+
+/**
+ * Changes a run's settings (rate cap, batch sizing, gates, window, timeouts) while it runs. The ledger
+ * changes and every worker is notified: running shards use the new values from their next batch (a
+ * worker that missed the notification reads them at its next poll). Each change is a run event with
+ * its old and new value. Nothing changes when a value is refused.
+ */
+export async function setRunSettings(
+  ctx: ControlContext,
+  name: string,
+  patch: Partial<RunSettings>,
+  by = 'operator',
+): Promise<{ run: RunRow; changes: SettingChange[] }> {
+  const run = await requireRun(ctx, name);
+  requireStatus(run, SETTABLE_RUN_STATUSES, 'its settings can no longer change');
+  const next = validRunSettings({ ...run.settings, ...patch });
+  const changes: SettingChange[] = [];
+  for (const key of Object.keys(patch) as Array<keyof RunSettings>) {
+    if (JSON.stringify(run.settings[key]) !== JSON.stringify(next[key]))
+      changes.push({ key, from: run.settings[key], to: next[key] });
+  }
+  if (changes.length === 0) return { run, changes };
+  const updated = await changeRunSettings(ctx.db, run.id, next, changes, by);
+  ctx.logger.info({ run: name, changes }, 'run settings changed');
+  return { run: updated, changes };
+}
+
+/** Settings as a whole: each value within its bounds, and together consistent. UsageError otherwise. */
+export function validRunSettings(candidate: unknown): RunSettings {
+  const r = checkRunSettings(candidate);
+  if (!r.ok) throw new UsageError(`setting ${r.key}: ${r.message}`);
+  return r.settings;
+}
+
+/** The panic switch: every running run paused; workers stop at their next batch boundary. */
+export async function pauseAllRuns(ctx: ControlContext): Promise<RunRow[]> {
+  const paused: RunRow[] = [];
+  for (const run of await listRuns(ctx.db, ['running'])) paused.push(await pauseRun(ctx, run.name));
+  return paused;
 }

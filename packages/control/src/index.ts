@@ -7,7 +7,17 @@ export {
   openControl,
   withControl,
 } from './context.js';
-export { cancelRun, pauseRun, recoverRun, requireRun, resumeRun, retryShards } from './controls.js';
+export {
+  cancelRun,
+  pauseAllRuns,
+  pauseRun,
+  recoverRun,
+  requireRun,
+  resumeRun,
+  retryShards,
+  setRunSettings,
+  validRunSettings,
+} from './controls.js';
 export { type FinalizeResult, finalizeRun } from './finalize.js';
 export * from './queue/index.js';
 export { clearFinishedQueue, type ReconcileReport, reconcileAll, reconcileRun } from './reconcile.js';
@@ -18,5 +28,6 @@ export {
   readAllRunStatuses,
   readRunStatus,
   rowsPerSecondLastMinute,
+  rowsPerSecondSeries,
   runView,
 } from './status.js';

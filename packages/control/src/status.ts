@@ -1,6 +1,6 @@
 // The status read model: everything `status` (and the dashboard) shows about a run, as plain JSON.
-// Per run: one ledger statement, two queue reads and one MGET of the rate counters, whatever the
-// number of shards.
+// Per run: one ledger statement (shards, workers and events together), two queue reads and one MGET of
+// the rate counters, whatever the number of shards.
 import { NotFoundError } from '@backfill/engine/errors';
 import {
   getRun,
@@ -13,7 +13,7 @@ import {
 } from '@backfill/engine/ledger';
 import type { ControlContext } from './context.js';
 import { withRunQueue } from './queue/enqueue.js';
-import { rateKey, runQueueName } from './queue/names.js';
+import { RATE_HISTORY_SECONDS, rateKey, runQueueName } from './queue/names.js';
 
 /** A run row as JSON: ids as decimal strings, times as ISO 8601. */
 export type RunView = Omit<
@@ -34,10 +34,29 @@ export interface RunStatusReport {
   queue: Record<string, number>;
   queuePaused: boolean;
   rowsPerSecondLastMinute: number;
+  rowsPerSecondLast15Minutes: number;
+  /** The rate while the run writes at all (seconds with rows in the last 15 minutes): what a hold pauses. */
+  rowsPerSecondWhileWriting: number;
   rowsPerSecondOverall: number;
+  /** Rows per 10 s over the last 15 minutes, oldest first (a chart). */
+  rateHistory: number[];
   percent: number;
-  /** 0 once the run has finished; null while no rate is known or while failed shards hold it. */
+  /**
+   * 0 once the run has finished; null while no rate is known. While a gate holds, it is the time the
+   * work left takes once writing again (at the rate while writing), not infinity.
+   */
   etaSeconds: number | null;
+  /** Gates holding shards of the run now: which, their value and threshold, since when, on which worker. */
+  holds: Array<{
+    workerId: string;
+    shardNo: number;
+    gate: string;
+    value: string;
+    threshold: string;
+    reason: string;
+    since: string;
+    until?: string;
+  }>;
 }
 
 export function runView(run: RunRow): RunView {
@@ -52,19 +71,30 @@ export function runView(run: RunRow): RunView {
   };
 }
 
+/** Rows written in each of the last `seconds` complete seconds, oldest first (best-effort counters). */
+export async function rowsPerSecondSeries(
+  ctx: ControlContext,
+  run: { id: number; queue: string | null },
+  seconds = RATE_HISTORY_SECONDS,
+  now = Date.now(),
+): Promise<number[]> {
+  const sec = Math.floor(now / 1000);
+  const queue = runQueueName(run);
+  // The current second is still filling up: the complete seconds before it.
+  const keys = Array.from({ length: seconds }, (_, i) => rateKey(ctx.prefix, queue, sec - seconds + i));
+  return (await ctx.redis.mget(...keys)).map((v) => Number(v ?? 0));
+}
+
 export async function rowsPerSecondLastMinute(
   ctx: ControlContext,
   run: { id: number; queue: string | null },
   now = Date.now(),
 ): Promise<number> {
-  const sec = Math.floor(now / 1000);
-  const queue = runQueueName(run);
-  // The current second is still filling up: average over the 60 complete seconds before it.
-  const keys = Array.from({ length: 60 }, (_, i) => rateKey(ctx.prefix, queue, sec - 1 - i));
-  const values = await ctx.redis.mget(...keys);
-  const total = values.reduce((sum, v) => sum + Number(v ?? 0), 0);
-  return Math.round(total / 60);
+  const series = await rowsPerSecondSeries(ctx, run, 60, now);
+  return Math.round(series.reduce((a, b) => a + b, 0) / 60);
 }
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
 async function statusOf(ctx: ControlContext, run: RunRow): Promise<RunStatusReport> {
   const progress = await runProgress(ctx.db, run.id);
@@ -74,27 +104,43 @@ async function statusOf(ctx: ControlContext, run: RunRow): Promise<RunStatusRepo
       q.isPaused(),
     ]),
   );
-  const lastMinute = await rowsPerSecondLastMinute(ctx, run);
+  const series = await rowsPerSecondSeries(ctx, run);
+  const lastMinute = Math.round(mean(series.slice(-60)));
+  const last15 = Math.round(mean(series));
+  const whileWriting = Math.round(mean(series.filter((n) => n > 0)));
   const end = run.finishedAt?.getTime() ?? Date.now();
   const elapsed = run.startedAt ? (end - run.startedAt.getTime()) / 1000 : 0;
   const overall = elapsed > 0 ? Math.round(progress.rowsUpdated / elapsed) : 0;
   const estimate = Math.max(progress.estimatedRows, progress.rowsUpdated);
   const remaining = Math.max(0, estimate - progress.rowsUpdated);
-  const rate = lastMinute || overall;
+  const holds = progress.workers.flatMap((w) =>
+    w.alive
+      ? w.shards.flatMap((s) => (s.held ? [{ workerId: w.workerId, shardNo: s.shardNo, ...s.held }] : []))
+      : [],
+  );
+  // Held (or just out of a hold): the rate it writes at when it writes, so the ETA does not run away.
+  const rate = holds.length || lastMinute === 0 ? whileWriting || overall : lastMinute;
   const finished = isFinishedRun(run.status) && run.status !== 'failed';
+  const rateHistory: number[] = [];
+  for (let i = 0; i < series.length; i += 10)
+    rateHistory.push(series.slice(i, i + 10).reduce((a, b) => a + b, 0));
   return {
     run: runView(run),
     progress,
     queue,
     queuePaused,
     rowsPerSecondLastMinute: lastMinute,
+    rowsPerSecondLast15Minutes: last15,
+    rowsPerSecondWhileWriting: whileWriting,
     rowsPerSecondOverall: overall,
+    rateHistory,
     percent: isSucceededRun(run.status)
       ? 100
       : estimate > 0
         ? Math.min(100, (progress.rowsUpdated / estimate) * 100)
         : 0,
     etaSeconds: finished ? 0 : rate > 0 ? Math.round(remaining / rate) : null,
+    holds,
   };
 }
 

@@ -50,6 +50,7 @@ describe('migrate', () => {
       '0003_run_queue',
       '0004_shard_epoch',
       '0005_queue_cleared',
+      '0006_live_settings_gates',
     ]);
     expect(first.index).toBe('built');
     const cols = await columnsOf(url);
@@ -210,7 +211,13 @@ describe('migrate', () => {
     expect(again.plan).toEqual([]);
 
     const up = await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...fast });
-    expect(up.applied).toEqual(['0002_event_id', '0003_run_queue', '0004_shard_epoch', '0005_queue_cleared']);
+    expect(up.applied).toEqual([
+      '0002_event_id',
+      '0003_run_queue',
+      '0004_shard_epoch',
+      '0005_queue_cleared',
+      '0006_live_settings_gates',
+    ]);
     expect(up.index).toBe('built');
     const count = await withClient(url, (c) => c.query('SELECT count(*)::int AS n FROM run_logs'));
     expect(count.rows[0].n).toBe(1000);

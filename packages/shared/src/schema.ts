@@ -86,6 +86,8 @@ export const backfillShards = pgTable(
      * another took over) can no longer write to it.
      */
     epoch: integer('epoch').notNull().default(0),
+    /** The batch size its worker uses now (adaptive sizing moves it), for status. */
+    batchSize: integer('batch_size'),
     parentShardNo: integer('parent_shard_no'),
     worker: text('worker'),
     lastError: text('last_error'),
@@ -119,6 +121,36 @@ export const backfillShardEvents = pgTable(
   },
   (t) => [index('ix_backfill_shard_events_run').on(t.runId, t.createdAt)],
 );
+
+/**
+ * Everything that happened to a run, beyond its shards' transitions: a settings change (with the old and
+ * the new value), pause and resume, a gate holding. For people: status and the dashboard show the last few.
+ */
+export const backfillRunEvents = pgTable(
+  'backfill_run_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    runId: bigint('run_id', { mode: 'number' })
+      .notNull()
+      .references(() => backfillRuns.id, { onDelete: 'cascade' }),
+    kind: text('kind').notNull(),
+    message: text('message').notNull(),
+    details: jsonb('details'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('ix_backfill_run_events_run').on(t.runId, t.id)],
+);
+
+/**
+ * The worker processes, as each last reported itself (every poll interval): what it is doing (its
+ * shards, their batch sizes, the gate holding them). A worker whose heartbeat is old is gone.
+ */
+export const backfillWorkers = pgTable('backfill_workers', {
+  workerId: text('worker_id').primaryKey(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+  heartbeatAt: timestamp('heartbeat_at', { withTimezone: true }).notNull(),
+  info: jsonb('info').notNull(),
+});
 
 /** Rows whose event id could not be computed, recorded by `--on-bad-row=skip`. */
 export const backfillErrors = pgTable(

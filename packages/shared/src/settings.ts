@@ -33,10 +33,28 @@ export const LIMITS = {
   indexLockTimeoutMs: { min: 1, max: HOUR },
   lockRetries: { min: 1, max: 1000 },
   verifySample: { min: 1, max: 10_000_000 },
+  targetBatchMs: { min: 0, max: MINUTE },
+  gateReplicationLagMs: { min: 0, max: 24 * HOUR },
+  gateLockWaitMs: { min: 0, max: HOUR },
+  gateTransactionAgeMs: { min: 0, max: 7 * 24 * HOUR },
+  gateWalBytesPerSecond: { min: 0, max: 100 * 1024 ** 3 },
 } as const satisfies Record<string, { min: number; max: number }>;
 
 const bounded = (l: { min: number; max: number }) => z.number().int().min(l.min).max(l.max);
 const L = LIMITS;
+
+/** A daily window in local time, "HH:MM-HH:MM" (24-hour clock; it may cross midnight). */
+export const WINDOW_PATTERN = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/;
+
+/** Whether Intl knows `zone` as a time zone (IANA names such as Europe/Berlin, or UTC). */
+export function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const RunSettingsSchema = z.object({
   /** Rows per batch (one UPDATE). */
@@ -50,9 +68,71 @@ export const RunSettingsSchema = z.object({
   /** BullMQ attempts per shard job, and the first exponential backoff delay between them. */
   attempts: bounded(L.attempts).default(5),
   backoffMs: bounded(L.backoffMs).default(5000),
+  /**
+   * Adaptive batch size: each batch's write aims at this long (0 = keep batchSize fixed), between
+   * minBatchSize and maxBatchSize. batchSize is where it starts.
+   */
+  targetBatchMs: bounded(L.targetBatchMs).default(300),
+  minBatchSize: bounded(L.batchSize).default(100),
+  maxBatchSize: bounded(L.batchSize).default(20_000),
+  /** Health gates (0 / false / null = off): the backfill holds while one says so. */
+  gateReplicationLagMs: bounded(L.gateReplicationLagMs).default(10_000),
+  gateLockWaitMs: bounded(L.gateLockWaitMs).default(1000),
+  gateTransactionAgeMs: bounded(L.gateTransactionAgeMs).default(HOUR),
+  gateAutovacuum: z.boolean().default(false),
+  gateWalBytesPerSecond: bounded(L.gateWalBytesPerSecond).default(0),
+  gateSql: z.string().trim().min(1).max(10_000).nullable().default(null),
+  window: z
+    .string()
+    .regex(WINDOW_PATTERN, { message: 'must be HH:MM-HH:MM, e.g. 22:00-06:00' })
+    .nullable()
+    .default(null),
+  timezone: z
+    .string()
+    .refine(isTimeZone, { message: 'must be a time zone such as UTC or Europe/Berlin' })
+    .default('UTC'),
 });
 export type RunSettings = z.infer<typeof RunSettingsSchema>;
 export const RUN_SETTINGS_DEFAULTS: RunSettings = RunSettingsSchema.parse({});
+
+/** A reason the settings cannot go together, naming the setting, or null. */
+export function runSettingsConflict(s: RunSettings): { key: keyof RunSettings; message: string } | null {
+  if (s.minBatchSize > s.maxBatchSize)
+    return { key: 'minBatchSize', message: `must not be above maxBatchSize (${s.maxBatchSize})` };
+  if (s.window !== null && s.window.slice(0, 5) === s.window.slice(6))
+    return { key: 'window', message: 'must not start and end at the same time (use off for always)' };
+  return null;
+}
+
+/** Settings as a whole: each value within its bounds, and together consistent; or which one is not, and why. */
+export function checkRunSettings(
+  candidate: unknown,
+): { ok: true; settings: RunSettings } | { ok: false; key: string; message: string } {
+  const r = RunSettingsSchema.safeParse(candidate);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    return { ok: false, key: issue.path.map(String).join('.'), message: issue.message };
+  }
+  const conflict = runSettingsConflict(r.data);
+  if (conflict) return { ok: false, key: conflict.key, message: conflict.message };
+  return { ok: true, settings: r.data };
+}
+
+/**
+ * Stored settings (any version of the ledger) as today's settings: missing keys get their defaults, so
+ * a run started before a setting existed reads it as the default.
+ */
+export function storedRunSettings(raw: unknown): RunSettings {
+  const r = RunSettingsSchema.safeParse(raw ?? {});
+  if (r.success) return r.data;
+  // A stored value today's schema refuses (a bound tightened since): keep what still parses.
+  const picked: Record<string, unknown> = {};
+  const shape = RunSettingsSchema.shape as Record<string, z.ZodType>;
+  for (const [k, v] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
+    if (k in shape && shape[k]!.safeParse(v).success) picked[k] = v;
+  }
+  return RunSettingsSchema.parse(picked);
+}
 
 /** Run options that are not stored with the run: how a run is planned. */
 export const PLAN_DEFAULTS = {

@@ -28,14 +28,26 @@ const list = (nos: number[]) =>
 
 export function registerControl(program: Command): void {
   program
-    .command('pause <name>')
+    .command('pause [name]')
     .description(
-      'Pause a run: workers stop at their next batch boundary and hand shards back; checkpoints are kept.',
+      'Pause a run: workers stop at their next batch boundary and hand shards back; checkpoints are kept. ' +
+        '--all pauses every running run (the panic switch).',
     )
+    .option('--all', 'pause every running run')
     .option('--json', 'JSON output')
-    .action(async (name: string, raw) => {
-      const o = parseOptions(Json, raw);
-      const run = await withCtx(async (ctx) => (await control()).pauseRun(ctx, name));
+    .action(async (name: string | undefined, raw) => {
+      const o = parseOptions(Json.extend({ all: z.boolean().default(false) }), raw);
+      if (o.all === (name !== undefined)) throw new UsageError('pause: give a run name, or --all');
+      if (o.all) {
+        const runs = await withCtx(async (ctx) => (await control()).pauseAllRuns(ctx));
+        printResult(o.json, { paused: runs.map((r) => r.name) }, () => [
+          runs.length
+            ? `paused ${runs.length} run${runs.length > 1 ? 's' : ''}: ${runs.map((r) => r.name).join(', ')} (resume each: backfill resume NAME)`
+            : 'no running run to pause',
+        ]);
+        return;
+      }
+      const run = await withCtx(async (ctx) => (await control()).pauseRun(ctx, name!));
       printResult(o.json, { name: run.name, status: run.status }, () => [
         `run ${run.name} paused (resume: backfill resume ${run.name})`,
       ]);

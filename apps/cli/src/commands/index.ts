@@ -6,6 +6,7 @@ import { registerEventId } from './event-id.js';
 import { registerIndexBuild } from './index-build.js';
 import { registerMigrate } from './migrate.js';
 import { registerRun } from './run.js';
+import { registerSet } from './set.js';
 import { registerStart } from './start.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerStart(program);
   registerWorker(program);
   registerStatus(program);
+  registerSet(program);
   registerControl(program);
   registerEventId(program);
   registerDemoData(program);

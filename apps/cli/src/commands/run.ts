@@ -1,10 +1,9 @@
 import { type RunSummary, runBackfill } from '@backfill/engine/backfill';
-import { choice, durationIn, intIn, parseOptions, pkId } from '@backfill/engine/cli';
+import { durationIn, intIn, parseOptions, pkId } from '@backfill/engine/cli';
 import { resumePointOf } from '@backfill/engine/errors';
 import {
   formatDuration,
   LIMITS,
-  RUN_SETTINGS_DEFAULTS as R,
   SINGLE_PROCESS_RECONNECT_BUDGET_MS,
   SINGLE_PROCESS_WRITERS,
 } from '@backfill/shared/settings';
@@ -13,24 +12,20 @@ import { z } from 'zod';
 import { createContext } from '../context.js';
 import { fmtInt, fmtSeconds, printResult } from '../output.js';
 import { createProgress } from '../progress.js';
+import { addRunSettingFlags, runSettingsFromFlags } from '../run-settings-flags.js';
 import { onInterrupt } from '../signals.js';
 
 const RunOptions = z.object({
   commit: z.boolean().default(false),
-  batchSize: intIn(LIMITS.batchSize),
   fromId: pkId.optional(),
   toId: pkId.optional(),
-  maxRowsPerSecond: intIn(LIMITS.maxRowsPerSecond),
-  statementTimeout: durationIn(LIMITS.statementTimeoutMs),
-  lockTimeout: durationIn(LIMITS.lockTimeoutMs),
   reconnectBudget: durationIn(LIMITS.reconnectBudgetMs),
-  onBadRow: choice(['fail', 'skip']),
   writers: intIn(LIMITS.writers),
   json: z.boolean().default(false),
 });
 
 export function registerRun(program: Command): void {
-  program
+  const cmd = program
     .command('run')
     .description(
       'Backfill event_id in this one process (no Redis): keyset batches over the primary key, ids computed here, ' +
@@ -38,27 +33,10 @@ export function registerRun(program: Command): void {
         'Resumable: re-running continues where it stopped.',
     )
     .option('--commit', 'write (without it: read, compute and report, write nothing)')
-    .option('--batch-size <n>', 'rows per batch (one UPDATE each)', String(R.batchSize))
     .option('--from-id <id>', 'first id of the range (default: min(id))')
     .option(
       '--to-id <id>',
       'last id of the range (default: max(id) read at start, so the run ends under inserts)',
-    )
-    .option('--max-rows-per-second <n>', 'throttle; 0 = unlimited', String(R.maxRowsPerSecond))
-    .option(
-      '--statement-timeout <duration>',
-      'statement_timeout per statement',
-      formatDuration(R.statementTimeoutMs),
-    )
-    .option(
-      '--lock-timeout <duration>',
-      'lock_timeout per statement (the backfill loses lock fights, the app wins)',
-      formatDuration(R.lockTimeoutMs),
-    )
-    .option(
-      '--on-bad-row <mode>',
-      'fail: stop at a row whose id cannot be computed; skip: record it in backfill_errors and go on',
-      R.onBadRow,
     )
     .option(
       '--writers <n>',
@@ -70,7 +48,8 @@ export function registerRun(program: Command): void {
       'keep reconnecting to a lost PostgreSQL this long before stopping (exit 3, with the resume command)',
       formatDuration(SINGLE_PROCESS_RECONNECT_BUDGET_MS),
     )
-    .option('--json', 'print the final summary as one JSON object')
+    .option('--json', 'print the final summary as one JSON object');
+  addRunSettingFlags(cmd, { withDefaults: true, distributed: false })
     .addHelpText(
       'after',
       `
@@ -78,10 +57,12 @@ Examples:
   backfill run                                   # dry run: what would be written
   backfill run --commit                          # backfill the whole table
   backfill run --commit --max-rows-per-second 20000 --on-bad-row skip
+  backfill run --commit --gate-replication-lag 5s --window 22:00-06:00 --timezone Europe/Berlin
 Stopping: Ctrl-C (or SIGTERM) finishes the batch in flight and prints how to resume (exit 130/143).`,
     )
     .action(async (raw) => {
       const o = parseOptions(RunOptions, raw);
+      const settings = runSettingsFromFlags(raw);
       const { env, logger } = createContext();
       const progress = createProgress({ label: o.commit ? 'backfill' : 'dry run', logger, json: o.json });
       const interrupt = onInterrupt((sig) =>
@@ -93,13 +74,15 @@ Stopping: Ctrl-C (or SIGTERM) finishes the batch in flight and prints how to res
       try {
         summary = await runBackfill({
           databaseUrl: env.DATABASE_URL,
-          batchSize: o.batchSize,
+          batchSize: settings.batchSize,
           ...(o.fromId ? { fromId: BigInt(o.fromId) } : {}),
           ...(o.toId ? { toId: BigInt(o.toId) } : {}),
-          maxRowsPerSecond: o.maxRowsPerSecond,
-          statementTimeoutMs: o.statementTimeout,
-          lockTimeoutMs: o.lockTimeout,
-          onBadRow: o.onBadRow,
+          maxRowsPerSecond: settings.maxRowsPerSecond,
+          statementTimeoutMs: settings.statementTimeoutMs,
+          lockTimeoutMs: settings.lockTimeoutMs,
+          onBadRow: settings.onBadRow,
+          settings,
+          onHold: (hold) => progress.note(hold ? `held: ${hold.reason}` : ''),
           writers: o.writers,
           reconnectBudgetMs: o.reconnectBudget,
           commit: o.commit,

@@ -1,11 +1,12 @@
 import type { StartResult } from '@backfill/control';
-import { choice, durationIn, intIn, parseOptions, pkId } from '@backfill/engine/cli';
+import { choice, intIn, parseOptions, pkId } from '@backfill/engine/cli';
 import { EVENT_ID_VERSION } from '@backfill/shared/event-id';
-import { formatDuration, LIMITS, PLAN_DEFAULTS, RUN_SETTINGS_DEFAULTS as R } from '@backfill/shared/settings';
+import { LIMITS, PLAN_DEFAULTS } from '@backfill/shared/settings';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
 import { fmtInt, printResult } from '../output.js';
+import { addRunSettingFlags, runSettingsFromFlags } from '../run-settings-flags.js';
 
 // Loaded on use: commands that do not need it start faster and lighter.
 const control = () => import('@backfill/control');
@@ -21,18 +22,11 @@ const StartOptions = z.object({
   order: choice(['asc', 'desc']),
   planner: choice(['auto', 'keyset', 'histogram']),
   analyze: z.boolean().default(false),
-  batchSize: intIn(LIMITS.batchSize),
-  maxRowsPerSecond: intIn(LIMITS.maxRowsPerSecond),
-  statementTimeout: durationIn(LIMITS.statementTimeoutMs),
-  lockTimeout: durationIn(LIMITS.lockTimeoutMs),
-  onBadRow: choice(['fail', 'skip']),
-  attempts: intIn(LIMITS.attempts),
-  backoff: durationIn(LIMITS.backoffMs),
   json: z.boolean().default(false),
 });
 
 export function registerStart(program: Command): void {
-  program
+  const cmd = program
     .command('start')
     .description(
       'Plan a distributed run: split the id range into shards that follow row density, record the run and its ' +
@@ -59,36 +53,21 @@ export function registerStart(program: Command): void {
       '--analyze',
       'allow raising the id column statistics target and ANALYZE for an exact histogram (restored after)',
     )
-    .option('--batch-size <n>', 'rows per batch (one UPDATE)', String(R.batchSize))
-    .option(
-      '--max-rows-per-second <n>',
-      'throttle shared by ALL workers of the run; 0 = unlimited',
-      String(R.maxRowsPerSecond),
-    )
-    .option(
-      '--statement-timeout <duration>',
-      'statement_timeout per statement',
-      formatDuration(R.statementTimeoutMs),
-    )
-    .option('--lock-timeout <duration>', 'lock_timeout per statement', formatDuration(R.lockTimeoutMs))
-    .option('--on-bad-row <mode>', 'fail the shard, or skip (record in backfill_errors)', R.onBadRow)
-    .option('--attempts <n>', 'tries per shard before it is failed', String(R.attempts))
-    .option(
-      '--backoff <duration>',
-      'first retry delay (exponential, with jitter)',
-      formatDuration(R.backoffMs),
-    )
-    .option('--json', 'print the result as one JSON object')
+    .option('--json', 'print the result as one JSON object');
+  addRunSettingFlags(cmd, { withDefaults: true, distributed: true })
     .addHelpText(
       'after',
       `
 Examples:
   backfill start --name eid-2026-11                  # print the plan
   backfill start --name eid-2026-11 --commit         # record and enqueue; then run: backfill worker
-  backfill start --name eid-2026-11 --commit --order desc --max-rows-per-second 30000`,
+  backfill start --name eid-2026-11 --commit --order desc --max-rows-per-second 30000
+  backfill start --name eid-2026-11 --commit --window 22:00-06:00 --timezone Europe/Berlin
+Settings can be changed while the run goes: backfill set NAME --max-rows-per-second … (see backfill set --help).`,
     )
     .action(async (raw) => {
       const o = parseOptions(StartOptions, raw);
+      const settings = runSettingsFromFlags(raw);
       const { env, logger } = createContext();
       const result = await (await control()).withControl(
         { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
@@ -101,15 +80,7 @@ Examples:
             order: o.order,
             method: o.planner,
             analyze: o.analyze,
-            settings: {
-              batchSize: o.batchSize,
-              maxRowsPerSecond: o.maxRowsPerSecond,
-              statementTimeoutMs: o.statementTimeout,
-              lockTimeoutMs: o.lockTimeout,
-              onBadRow: o.onBadRow,
-              attempts: o.attempts,
-              backoffMs: o.backoff,
-            },
+            settings,
             commit: o.commit,
           }),
       );

@@ -35,16 +35,29 @@ export function describeStatus(r: RunStatusReport): string[] {
       `${r.run.tableSchema}.${r.run.tableName} ids ${r.run.fromId}..${r.run.toId} (event-id v${r.run.eventIdVersion})`,
     `  rows: ${fmtInt(p.rowsUpdated)} of ~${fmtInt(Math.max(p.estimatedRows, p.rowsUpdated))} (${r.percent.toFixed(1)}%)` +
       (p.rowsSkipped ? `, ${fmtInt(p.rowsSkipped)} bad rows skipped` : ''),
-    `  rate: ${fmtInt(r.rowsPerSecondLastMinute)} rows/s last minute, ${fmtInt(r.rowsPerSecondOverall)} overall · ETA ${fmtEta(r.etaSeconds)}`,
+    `  rate: ${fmtInt(r.rowsPerSecondLastMinute)} rows/s last minute, ${fmtInt(r.rowsPerSecondLast15Minutes)} last 15 min, ` +
+      `${fmtInt(r.rowsPerSecondOverall)} overall · ETA ${fmtEta(r.etaSeconds)}${r.holds.length ? ' once writing again' : ''}`,
     `  shards: ${s.completed} completed, ${s.running} running, ${s.queued} queued, ${s.failed} failed` +
       (s.split ? `, ${s.split} split` : '') +
       (s.cancelled ? `, ${s.cancelled} cancelled` : ''),
   ];
-  for (const a of p.active.slice(0, 10)) {
+  for (const h of r.holds.slice(0, 10)) {
+    const held = fmtEta(Math.round((Date.now() - Date.parse(h.since)) / 1000));
     lines.push(
-      `  ▸ shard ${a.shardNo} on ${a.worker ?? '?'}: ids ${a.fromId}..${a.toId}, at ${a.checkpointId ?? 'start'}, ${fmtInt(a.rowsUpdated)} rows`,
+      `  ⏸ held by ${h.gate} for ${held} (shard ${h.shardNo} on ${h.workerId}): ${h.value}, threshold ${h.threshold} — ${h.reason}`,
     );
   }
+  for (const a of p.active.slice(0, 10)) {
+    lines.push(
+      `  ▸ shard ${a.shardNo} on ${a.worker ?? '?'}: ids ${a.fromId}..${a.toId}, at ${a.checkpointId ?? 'start'}, ${fmtInt(a.rowsUpdated)} rows` +
+        (a.batchSize ? `, batch ${fmtInt(a.batchSize)}` : ''),
+    );
+  }
+  const alive = p.workers.filter((w) => w.alive);
+  if (alive.length)
+    lines.push(
+      `  workers: ${alive.map((w) => `${w.workerId} (${w.shards.length} shard${w.shards.length === 1 ? '' : 's'}${w.databaseReachable ? '' : ', database unreachable'})`).join(', ')}`,
+    );
   for (const f of p.failed.slice(0, 10)) {
     lines.push(
       `  ✗ shard ${f.shardNo} failed after ${f.attempts} attempts: ${f.lastErrorClass ?? ''} ${f.lastError ?? ''}`.trimEnd(),
@@ -52,6 +65,9 @@ export function describeStatus(r: RunStatusReport): string[] {
   }
   for (const e of p.lastErrors.slice(0, 5)) {
     lines.push(`  ! ${e.at} shard ${e.shardNo} → ${e.toStatus}: ${e.errorClass}: ${e.message}`);
+  }
+  for (const e of p.events.filter((e) => e.kind === 'settings').slice(0, 3)) {
+    lines.push(`  ⚙ ${e.at} ${e.message}`);
   }
   if (s.failed) lines.push(`  retry: backfill retry ${r.run.name} --failed`);
   return lines;

@@ -31,6 +31,9 @@ export function shardJobId(runId: number, shardNo: number): string {
   return `run-${runId}-shard-${shardNo}`;
 }
 
+/** How far back the per-second rows counters go: the 15 minutes status and the dashboard chart show. */
+export const RATE_HISTORY_SECONDS = 15 * 60;
+
 /**
  * Per-second counters of rows written, for "rows/s over the last minute" (best effort, may be lost).
  * Keyed by the run's queue name: unique across databases sharing one Redis, unlike run ids.

@@ -24,21 +24,17 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
 import { ShardJobData } from '../queue/names.js';
-import type { RunBudgets } from './rate.js';
-import type { RunCache } from './run-cache.js';
+import { type ControlDeps, shardControls } from './shard-controls.js';
 
-export interface ShardDeps {
+export interface ShardDeps extends ControlDeps {
   pool: pg.Pool;
   redis: Redis;
   prefix: string;
-  runs: RunCache;
-  budgets: RunBudgets;
   workerId: string;
   /** UPDATEs in flight per shard (WorkerSettings.writers). */
   writers: number;
   /** How long a shard keeps reconnecting to a lost database before it is handed back (the lock duration). */
   reconnectBudgetMs: number;
-  isShuttingDown: () => boolean;
   /** Told when PostgreSQL cannot be reached: the worker stops taking shards until it answers again. */
   onDatabaseUnreachable: (err: Error) => void;
   logger: Logger;
@@ -118,8 +114,9 @@ export async function processShardJob(
     'shard claimed',
   );
 
-  let stopReason = '';
   const rangeStarted = performance.now();
+  const activity = deps.activity.begin(runId, shardNo, run.settings.batchSize);
+  const controls = shardControls(deps, run, activity);
   try {
     const result = await processRange({
       pool: deps.pool,
@@ -127,19 +124,25 @@ export async function processShardJob(
       writeDepth: deps.writers,
       reconnectBudgetMs: deps.reconnectBudgetMs,
       ...(signal && { signal }),
-      rateLimiter: deps.budgets.forRun(run, deps.runs.get(runId)?.settings.maxRowsPerSecond ?? 0),
-      gate: async () => {
-        if (deps.isShuttingDown()) stopReason = 'worker shutting down';
-        else if (deps.runs.get(runId)?.status !== 'running')
-          stopReason = `run is ${deps.runs.get(runId)?.status ?? 'no longer active'}`;
-        return stopReason ? 'stop' : 'go';
-      },
+      ...controls,
       onBatch: (b) => {
         deps.budgets.count(run, b.rowsUpdated);
-        log.debug({ rows: b.rowsUpdated, lastId: b.lastId.toString(), ms: b.ms }, 'batch');
+        activity.rowsUpdated += b.rowsUpdated;
+        activity.batchSize = b.batchSize;
+        log.debug(
+          {
+            rows: b.rowsUpdated,
+            lastId: b.lastId.toString(),
+            ms: b.ms,
+            writeMs: Math.round(b.writeMs),
+            batchSize: b.batchSize,
+          },
+          'batch',
+        );
       },
       logger: log,
     });
+    let stopReason = controls.stopReason();
     if (!result.complete) {
       const lockLost = result.stoppedBy === 'signal';
       if (lockLost) stopReason = `lock lost: ${String(signal?.reason ?? 'job cancelled')}`;
@@ -172,6 +175,8 @@ export async function processShardJob(
         rangeMs: Math.round(performance.now() - rangeStarted),
         readMs: Math.round(result.readMs),
         writeMs: Math.round(result.writeMs),
+        heldMs: result.heldMs,
+        batchSize: result.batchSize,
       },
       'shard completed',
     );
@@ -186,6 +191,8 @@ export async function processShardJob(
     if (err instanceof WaitingError || err instanceof DelayedError) throw err;
     if (databaseUnreachable(err)) return handBack(job, token, deps, err as Error, log);
     return handleFailure(err as Error, job, deps, log, runId, shardNo, shard.epoch);
+  } finally {
+    deps.activity.end(activity);
   }
 }
 

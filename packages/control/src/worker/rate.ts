@@ -5,7 +5,7 @@
 import { type RowRateLimiter, rowLimiter, unlimited } from '@backfill/engine/backfill';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { rateKey, runQueueName } from '../queue/names.js';
+import { RATE_HISTORY_SECONDS, rateKey, runQueueName } from '../queue/names.js';
 
 type RunRef = { id: number; queue: string | null };
 
@@ -48,14 +48,14 @@ export class RunBudgets {
     return this.limiters.size;
   }
 
-  /** Adds rows to this second's counter (kept three minutes). Best effort: a lost count is only a metric. */
+  /** Adds rows to this second's counter (kept RATE_HISTORY_SECONDS). Best effort: a lost count is only a metric. */
   count(run: RunRef, rows: number): void {
     if (rows <= 0) return;
     const key = rateKey(this.prefix, runQueueName(run), Math.floor(Date.now() / 1000));
     this.redis
       .multi()
       .incrby(key, rows)
-      .expire(key, 180)
+      .expire(key, RATE_HISTORY_SECONDS + 60)
       .exec()
       .catch(() => {});
   }

@@ -1,14 +1,19 @@
 // The worker process: serves every active run (one BullMQ Worker per run queue), stateless, so
 // replicas scale it. SIGTERM: in-flight batches finish, shards are released, the process exits
 // within the shutdown timeout.
+import { hostname } from 'node:os';
 import { backfillPool } from '@backfill/engine/backfill';
-import type { RunRow } from '@backfill/engine/ledger';
+import { HealthMonitor, RunGates } from '@backfill/engine/health';
+import { heartbeat, type RunRow, removeWorker } from '@backfill/engine/ledger';
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type pg from 'pg';
 import { workerRedis } from '../queue/connection.js';
 import { runQueueName } from '../queue/names.js';
+import { WorkerActivity } from './activity.js';
+import { listenForControl } from './control-listener.js';
 import { DatabaseOutage } from './database-outage.js';
 import { type LockWatch, watchLocks } from './lock-watch.js';
 import { processShardJob } from './process-shard.js';
@@ -40,6 +45,19 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   );
   const runs = new RunCache();
   const budgets = new RunBudgets(redis, s.prefix);
+  // One health sample per table per second for the whole process, shared by every shard.
+  const monitor = new HealthMonitor(pool);
+  const gates = new Map<number, RunGates>();
+  const gatesFor = (run: RunRow) => {
+    let g = gates.get(run.id);
+    if (!g) {
+      g = new RunGates(monitor, { schema: run.tableSchema, name: run.tableName });
+      gates.set(run.id, g);
+    }
+    return g;
+  };
+  const activity = new WorkerActivity();
+  const startedAt = new Date();
   /** The runs served: a BullMQ Worker each, with its own Redis connection and lock watch. */
   const served = new Map<number, { worker: Worker; connection: Redis; watch: LockWatch }>();
   const outage = new DatabaseOutage(pool, log, (down) => {
@@ -63,6 +81,8 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     workerId: s.workerId,
     writers: s.writers,
     reconnectBudgetMs: s.lockDurationMs,
+    gatesFor,
+    activity,
     isShuttingDown: () => shuttingDown,
     onDatabaseUnreachable: (err: Error) => outage.report(err),
     logger: log,
@@ -115,17 +135,46 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
       for (const run of active) if (!served.has(run.id)) serve(run);
       for (const runId of [...served.keys()]) if (!active.some((r) => r.id === runId)) unserve(runId);
       budgets.prune(active);
+      for (const runId of gates.keys()) if (!active.some((r) => r.id === runId)) gates.delete(runId);
+      await withPooled(pool, (c) => heartbeat(c, s.workerId, startedAt, describeSelf()));
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'cannot read the ledger (will retry)');
     }
   };
+  /** The heartbeat's account of this worker: shown by status and the dashboard. */
+  const describeSelf = () => ({
+    host: hostname(),
+    pid: process.pid,
+    concurrency: s.concurrency,
+    writers: s.writers,
+    runs: [...served.keys()],
+    shards: activity.list(),
+    databaseReachable: !outage.isDown(),
+    shuttingDown,
+  });
 
+  // Polls every interval, and at once when the ledger says a run changed (LISTEN/NOTIFY); one poll
+  // at a time, and one more after it if a change came in meanwhile.
   let timer: NodeJS.Timeout | undefined;
-  const loop = async () => {
-    await poll();
-    if (!shuttingDown) timer = setTimeout(loop, s.pollIntervalMs);
+  let polling: Promise<void> | null = null;
+  let again = false;
+  const pollNow = () => {
+    if (polling) {
+      again = true;
+      return;
+    }
+    clearTimeout(timer);
+    polling = poll().finally(() => {
+      polling = null;
+      if (shuttingDown) return;
+      if (again) {
+        again = false;
+        pollNow();
+      } else timer = setTimeout(pollNow, s.pollIntervalMs);
+    });
   };
-  void loop();
+  pollNow();
+  const listener = listenForControl(s.databaseUrl, pollNow, log);
 
   // The ledger and the queues, brought in line every stalled interval by one worker of the fleet.
   let reconcileTimer: NodeJS.Timeout | undefined;
@@ -145,6 +194,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     shuttingDown = true;
     clearTimeout(timer);
     clearTimeout(reconcileTimer);
+    await listener.stop();
     outage.stop();
     for (const { watch } of served.values()) watch.stop();
     log.info({ reason }, 'stopping: finishing batches in flight and releasing shards');
@@ -162,6 +212,10 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
       // waits for the hung job. The shards go back to the queue when their locks expire.
       for (const { worker } of served.values()) void worker.close(true).catch(() => {});
     }
+    await Promise.race([
+      withPooled(pool, (c) => removeWorker(c, s.workerId)).catch(() => {}),
+      new Promise((r) => setTimeout(r, 2000).unref()),
+    ]);
     // A forced close leaves hung statements' clients checked out, and pool.end() waits for them: give
     // it a moment, then go (the server rolls back their transactions: idle_in_transaction_session_timeout).
     await Promise.race([pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
@@ -173,4 +227,13 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   };
 
   return { done, stop, activeRuns: () => [...served.keys()] };
+}
+
+async function withPooled<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    return await fn(c);
+  } finally {
+    c.release();
+  }
 }

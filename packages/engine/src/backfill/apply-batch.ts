@@ -25,6 +25,8 @@ export interface ShardCheckpoint {
    * written — data or checkpoint — once another worker has claimed the shard again.
    */
   epoch?: number;
+  /** The shard's current (adaptive) batch size, shown by status. */
+  batchSize?: number;
 }
 
 export interface ApplyInput {
@@ -61,6 +63,7 @@ const checkpointSql = `UPDATE backfill_shards
           rows_updated = rows_updated + $4::int,
           rows_skipped = rows_skipped + $5::int,
           batches = batches + $6::int,
+          batch_size = COALESCE($8::int, batch_size),
           updated_at = now()
     WHERE run_id = $2 AND shard_no = $3 AND ($7::int IS NULL OR epoch = $7::int)`;
 
@@ -72,6 +75,7 @@ const checkpointValues = (ck: ShardCheckpoint, updated: number, skipped: number,
   skipped,
   batches,
   ck.epoch ?? null,
+  ck.batchSize ?? null,
 ];
 
 /** Moves the checkpoint; a claim taken over by another worker refuses it (and the caller rolls back). */
@@ -163,6 +167,7 @@ export function batchUpdateStatement(input: ApplyInput): Statement {
   const runId = param(checkpoint.runId);
   const shardNo = param(checkpoint.shardNo);
   const skipped = param(checkpoint.rowsSkipped);
+  const size = param(checkpoint.batchSize ?? null);
   // The fence locks the shard's ledger row first, so a claim by another worker either commits before
   // (and this statement writes nothing) or waits for it.
   const fence = fenced
@@ -183,6 +188,7 @@ export function batchUpdateStatement(input: ApplyInput): Statement {
                    rows_updated = rows_updated + (SELECT updated FROM n),
                    rows_skipped = rows_skipped + ${skipped}::int,
                    batches = batches + 1,
+                   batch_size = COALESCE(${size}::int, batch_size),
                    updated_at = now()
               FROM (SELECT COALESCE((SELECT first_missed FROM gap) - 1, ${lastId}::bigint) AS upto) c
              WHERE run_id = ${runId} AND shard_no = ${shardNo}${fenced ? ' AND EXISTS (SELECT 1 FROM fence)' : ''}

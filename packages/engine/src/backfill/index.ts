@@ -1,5 +1,6 @@
 // The batch engine: read a keyset batch, compute event ids, write them with one guarded UPDATE.
 export * from './apply-batch.js';
+export * from './batch-size.js';
 export * from './bounds.js';
 export * from './compute.js';
 export * from './event-id-column.js';

@@ -1,38 +1,59 @@
 // Process one primary-key range in batches: read (keyset) → compute ids → one UPDATE per batch.
-// Pipelined on two connections: batch k+1 is read and computed while batch k's UPDATE runs.
-// Used unchanged by `backfill run` (one process) and by every BullMQ worker (one shard at a time).
+// Pipelined: batch k+1 is read and computed while batch k's UPDATE runs, on its own connection.
+// Used unchanged by `backfill run` (one process), by every BullMQ worker (one shard at a time) and by
+// finalize. What may change while it runs is asked for before every batch: the batch-size policy and
+// the rate budget (live settings), and the gate (pause, shutdown, health gates, windows).
 import type pg from 'pg';
 import { sleep, type TableRef } from '../db.js';
 import { BackfillError, BadRowError, noteResumePoint } from '../errors.js';
+import type { Hold } from '../health/gates.js';
+import { holdBackoffMs } from '../health/gates.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay } from '../migrate/lock-retry.js';
-import { setSilenceDeadline, silenceDeadline } from '../silence-watchdog.js';
 import { applyBatch, applyBatchInOrder, PredecessorFailedError } from './apply-batch.js';
 import { recordBadRows } from './bad-rows.js';
+import { type BatchSizePolicy, firstBatchSize, nextBatchSize } from './batch-size.js';
 import type { ComputedBatch } from './compute.js';
 import type { EventIdColumn } from './event-id-column.js';
+import {
+  ConnectionLostError,
+  type ConnOptions,
+  type Conns,
+  closeConns,
+  DEFAULT_RECONNECT_BUDGET_MS,
+  openConns,
+  outageError,
+  reopenConns,
+} from './range-connections.js';
 import { type RowRateLimiter, unlimited } from './rate-limit.js';
 import { readComputedBatch } from './read-batch.js';
 import { isConnectionLost, isTimeout, isTransient } from './retry-policy.js';
 
+export {
+  ConnectionLostError,
+  DEFAULT_RECONNECT_BUDGET_MS,
+  IDLE_IN_TRANSACTION_MARGIN_MS,
+} from './range-connections.js';
+
 export type OnBadRow = 'fail' | 'skip';
-
-/** How much longer than statement_timeout a backfill session may sit idle inside a transaction. */
-export const IDLE_IN_TRANSACTION_MARGIN_MS = 5000;
-
-/** How long a range keeps reconnecting to a database it lost before giving up (reconnectBudgetMs). */
-export const DEFAULT_RECONNECT_BUDGET_MS = 60_000;
 
 export interface BatchReport {
   rowsRead: number;
   rowsUpdated: number;
   rowsSkipped: number;
   lastId: bigint;
+  /** The size the batch was read with. */
   batchSize: number;
+  /** From reading the batch to its commit. */
   ms: number;
+  /** Its write alone (the UPDATE, and the checkpoint with it): what the adaptive size aims at. */
+  writeMs: number;
   /** Up to 3 (id, event_id) pairs, for dry-run output. */
   sample: Array<{ id: string; eventId: string }>;
 }
+
+/** What the gate answers before each batch is written: write it, stop the range, or hold (and ask again). */
+export type GateAnswer = 'go' | 'stop' | { hold: Hold };
 
 export interface ProcessRangeOptions {
   pool: pg.Pool;
@@ -40,7 +61,10 @@ export interface ProcessRangeOptions {
   /** Last id already done: the range is (cursor, toId]. */
   cursor: bigint;
   toId: bigint;
+  /** Rows per batch: fixed, unless batchPolicy is given (then only where it starts). */
   batchSize: number;
+  /** Adaptive batch size (see batch-size.ts), asked before every batch so a change applies at once. */
+  batchPolicy?: () => BatchSizePolicy;
   /** false = dry run: read and compute, write nothing. */
   commit: boolean;
   onBadRow: OnBadRow;
@@ -48,13 +72,16 @@ export interface ProcessRangeOptions {
   runName?: string | null;
   /** Record each batch's progress in backfill_shards in the same statement as its UPDATE. */
   shard?: { runId: number; shardNo: number; epoch?: number };
-  rateLimiter?: RowRateLimiter;
-  /** Asked before each batch is written: 'stop' ends the range early (pause, shutdown, health). */
-  gate?: () => Promise<'go' | 'stop'>;
+  /** The rows-per-second budget: one limiter, or asked for before every batch (a live setting). */
+  rateLimiter?: RowRateLimiter | (() => RowRateLimiter);
+  /** Asked before each batch is written: 'stop' ends the range early (pause, shutdown); a hold waits. */
+  gate?: () => Promise<GateAnswer | 'go' | 'stop'>;
+  /** Told when a hold begins or changes (the hold) and when it ends (null). */
+  onHold?: (hold: Hold | null) => void;
   signal?: AbortSignal;
   onBatch?: (b: BatchReport) => void;
   logger: Logger;
-  /** Smallest batch a timeout may shrink to before the range gives up. */
+  /** Smallest batch a timeout may shrink to (without a batchPolicy). */
   minBatchSize?: number;
   /** Tries per batch for timeouts and lost connections. */
   maxRetries?: number;
@@ -90,6 +117,10 @@ export interface RangeResult {
   /** Statement latency seen by the client (loopback ≈ database time): what the backfill costs the DB. */
   readMs: number;
   writeMs: number;
+  /** Time spent held by a gate. */
+  heldMs: number;
+  /** The batch size at the end (adaptive sizing moves it). */
+  batchSize: number;
 }
 
 /** Timeouts persisted even at the smallest batch size: a retryable fault for the caller (split). */
@@ -98,52 +129,22 @@ export class BatchTimeoutError extends BackfillError {
   override readonly retryable = true;
 }
 
-/** The connection kept dropping, or could not be made again in time. Retryable: the range resumes from its checkpoint. */
-export class ConnectionLostError extends BackfillError {
-  override readonly kind = 'unavailable';
-  override readonly retryable = true;
-}
-
-interface Conns {
-  reader: pg.PoolClient;
-  /** Empty in a dry run. */
-  writers: pg.PoolClient[];
-}
-
-async function openConns(opts: ProcessRangeOptions, depth: number): Promise<Conns> {
-  const reader = await opts.pool.connect();
-  const writers: pg.PoolClient[] = [];
-  try {
-    if (opts.commit) for (let i = 0; i < depth; i++) writers.push(await opts.pool.connect());
-    const settings: string[] = [];
-    if (opts.statementTimeoutMs !== undefined)
-      settings.push(`SET statement_timeout = ${Math.trunc(opts.statementTimeoutMs)}`);
-    if (opts.lockTimeoutMs !== undefined)
-      settings.push(`SET lock_timeout = ${Math.trunc(opts.lockTimeoutMs)}`);
-    // A transaction whose client vanished (a partition, a frozen process) is rolled back by the server
-    // after this long, releasing the rows it locked: the bound on how long the backfill can hold a row.
-    if (opts.statementTimeoutMs !== undefined)
-      settings.push(
-        `SET idle_in_transaction_session_timeout = ${Math.trunc(opts.statementTimeoutMs) + IDLE_IN_TRANSACTION_MARGIN_MS}`,
-      );
-    if (settings.length) {
-      for (const c of [reader, ...writers]) await c.query(settings.join('; '));
+const abortableSleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
     }
-    if (opts.statementTimeoutMs !== undefined) {
-      const deadline = silenceDeadline(opts.statementTimeoutMs);
-      for (const c of [reader, ...writers]) setSilenceDeadline(c, deadline);
-    }
-    return { reader, writers };
-  } catch (err) {
-    reader.release(true);
-    for (const w of writers) w.release(true);
-    throw err;
-  }
-}
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
-function closeConns(c: Conns, broken: boolean): void {
-  c.reader.release(broken);
-  for (const w of c.writers) w.release(broken);
+type Batch = ComputedBatch & { size: number; readAt: number };
+interface Inflight {
+  batch: Batch;
+  done: Promise<{ updated: number; ms: number }>;
 }
 
 export async function processRange(opts: ProcessRangeOptions): Promise<RangeResult> {
@@ -151,8 +152,22 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   const maxRetries = opts.maxRetries ?? 8;
   const depth = Math.max(1, opts.writeDepth ?? 1);
   const ordered = opts.shard !== undefined && depth > 1;
-  const minBatch = Math.min(opts.minBatchSize ?? 50, opts.batchSize);
-  const limiter = opts.rateLimiter ?? unlimited;
+  const fixed: BatchSizePolicy = {
+    targetMs: 0,
+    min: Math.min(opts.minBatchSize ?? 50, opts.batchSize),
+    max: opts.batchSize,
+    initial: opts.batchSize,
+  };
+  const policy = opts.batchPolicy ?? (() => fixed);
+  const limiter = (): RowRateLimiter =>
+    typeof opts.rateLimiter === 'function' ? opts.rateLimiter() : (opts.rateLimiter ?? unlimited);
+  const connOptions: ConnOptions = {
+    pool: opts.pool,
+    writers: opts.commit ? depth : 0,
+    ...(opts.statementTimeoutMs !== undefined && { statementTimeoutMs: opts.statementTimeoutMs }),
+    ...(opts.lockTimeoutMs !== undefined && { lockTimeoutMs: opts.lockTimeoutMs }),
+    ...(opts.reconnectBudgetMs !== undefined && { reconnectBudgetMs: opts.reconnectBudgetMs }),
+  };
   const result: RangeResult = {
     rowsRead: 0,
     rowsUpdated: 0,
@@ -164,17 +179,32 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     retries: 0,
     readMs: 0,
     writeMs: 0,
+    heldMs: 0,
+    batchSize: firstBatchSize(policy()),
   };
-  let batchSize = opts.batchSize;
-  let cleanStreak = 0;
+  let initial = policy().initial;
   let failures = 0;
   /** When the current database outage began (null: none). A committed batch ends it. */
   let outageSince: number | null = null;
 
-  const fetch = (conns: Conns, cursor: bigint, size: number): Promise<ComputedBatch & { size: number }> => {
+  /** The size for the next read: the policy's, after an operator changed where it starts. */
+  const sizeNow = () => {
+    const p = policy();
+    if (p.initial !== initial) {
+      initial = p.initial;
+      result.batchSize = firstBatchSize(p);
+    }
+    return result.batchSize;
+  };
+  const shrink = () => {
+    result.batchSize = nextBatchSize(policy(), result.batchSize, { outcome: 'timeout' });
+  };
+
+  const fetch = (conns: Conns, cursor: bigint, size: number): Promise<Batch> => {
+    const readAt = Date.now();
     const p = readComputedBatch(conns.reader, opts.table, cursor, opts.toId, size).then((r) => {
       result.readMs += r.readMs;
-      return { ...r.batch, size };
+      return { ...r.batch, size, readAt };
     });
     p.catch(() => {}); // awaited later (or abandoned on stop); never an unhandled rejection
     return p;
@@ -207,7 +237,12 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
           result.rowsRewritten += n;
         },
       };
-      const checkpoint = opts.shard && { ...opts.shard, lastId, rowsSkipped: skipped };
+      const checkpoint = opts.shard && {
+        ...opts.shard,
+        lastId,
+        rowsSkipped: skipped,
+        batchSize: result.batchSize,
+      };
       const n =
         ordered && checkpoint
           ? await applyBatchInOrder(writer, { ...input, checkpoint }, predecessor)
@@ -223,11 +258,10 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
           { cause: err },
         );
       }
-      batchSize = Math.max(minBatch, Math.floor(batchSize / 2));
-      cleanStreak = 0;
+      shrink();
       const delay = backoffDelay(failures, 200, 10_000);
       log.warn(
-        { err: (err as Error).message, rows: ids.length, retryInMs: delay, batchSize },
+        { err: (err as Error).message, rows: ids.length, retryInMs: delay, batchSize: result.batchSize },
         'batch write timed out: retrying in halves',
       );
       await sleep(delay);
@@ -248,16 +282,43 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     }
   };
 
+  /** Asks the gate until it says go or stop; a hold issues no UPDATE and backs off with jitter. */
+  const askGate = async (): Promise<'go' | 'stop' | 'signal'> => {
+    let heldSince: number | null = null;
+    let last: Hold | null = null;
+    for (;;) {
+      if (opts.signal?.aborted) return 'signal';
+      const answer = opts.gate ? await opts.gate() : 'go';
+      if (answer === 'go' || answer === 'stop') {
+        if (heldSince !== null) {
+          result.heldMs += Date.now() - heldSince;
+          log.info({ heldMs: Date.now() - heldSince }, 'gate cleared: writing again');
+          opts.onHold?.(null);
+        }
+        return answer;
+      }
+      heldSince ??= Date.now();
+      if (!last || last.gate !== answer.hold.gate || last.reason !== answer.hold.reason) {
+        log.info(
+          { gate: answer.hold.gate, value: answer.hold.value, threshold: answer.hold.threshold },
+          `holding: ${answer.hold.reason}`,
+        );
+        opts.onHold?.(answer.hold);
+      }
+      last = answer.hold;
+      await abortableSleep(holdBackoffMs(answer.hold, Date.now() - heldSince), opts.signal);
+    }
+  };
+
   /** Null between losing the connections and opening them again (never released twice). */
-  let conns: Conns | null = await openConns(opts, depth);
-  type Batch = Awaited<ReturnType<typeof fetch>>;
+  let conns: Conns | null = await openConns(connOptions);
   // Writes in flight, oldest first. Their results are booked strictly in order, so the cursor only
   // ever covers batches that committed, with every batch before them committed too.
-  let inflight: Array<{ batch: Batch; started: number; done: Promise<number> }> = [];
+  let inflight: Inflight[] = [];
   let sent = 0;
   /** The last write sent: in ordered mode the next one commits only after it. */
   let lastWrite: Promise<unknown> = Promise.resolve();
-  const book = (batch: Batch, updated: number, started: number) => {
+  const book = (batch: Batch, updated: number, writeMs: number) => {
     result.cursor = batch.lastId;
     result.rowsRead += batch.rowsRead;
     result.rowsUpdated += updated;
@@ -265,17 +326,19 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     result.batches++;
     failures = 0;
     outageSince = null;
-    if (++cleanStreak >= 5 && batchSize < opts.batchSize) {
-      batchSize = Math.min(opts.batchSize, Math.ceil(batchSize * 1.5)); // recover after timeouts
-      cleanStreak = 0;
-    }
+    result.batchSize = nextBatchSize(policy(), result.batchSize, {
+      outcome: 'ok',
+      rows: batch.rowsRead,
+      ms: writeMs,
+    });
     opts.onBatch?.({
       rowsRead: batch.rowsRead,
       rowsUpdated: updated,
       rowsSkipped: batch.bad.length,
       lastId: batch.lastId,
       batchSize: batch.size,
-      ms: Date.now() - started,
+      ms: Date.now() - batch.readAt,
+      writeMs,
       sample: batch.ids.slice(0, 3).map((id, i) => ({ id, eventId: batch.eventIds.at(i) })),
     });
     if (batch.rowsRead < batch.size) result.complete = true;
@@ -284,9 +347,9 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   const drain = async (keep: number) => {
     while (inflight.length > keep) {
       const w = inflight[0]!;
-      const n = await w.done; // a failed write stays first in line for settleAfterFailure
+      const { updated, ms } = await w.done; // a failed write stays first in line for settleAfterFailure
       inflight.shift();
-      book(w.batch, n, w.started);
+      book(w.batch, updated, ms);
     }
   };
   /** After a failure: let every write finish; book the ones that committed in an unbroken prefix. */
@@ -294,46 +357,42 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     let contiguous = true;
     for (const w of inflight) {
       try {
-        const n = await w.done;
-        if (contiguous) book(w.batch, n, w.started);
+        const { updated, ms } = await w.done;
+        if (contiguous) book(w.batch, updated, ms);
       } catch {
         contiguous = false;
       }
     }
     inflight = [];
   };
-  let pending: ReturnType<typeof fetch> | null = fetch(conns, result.cursor, batchSize);
+  let pending: Promise<Batch> | null = fetch(conns, result.cursor, sizeNow());
   try {
     while (pending) {
-      let batch: Awaited<ReturnType<typeof fetch>>;
-      const started = Date.now();
       try {
-        batch = await pending;
+        const batch: Batch = await pending;
         pending = null;
         if (batch.rowsRead === 0) {
           result.complete = true;
           break;
         }
-        if (opts.signal?.aborted) {
-          result.stoppedBy = 'signal';
-          break;
-        }
-        if (opts.gate && (await opts.gate()) === 'stop') {
-          result.stoppedBy = 'gate';
+        const go = await askGate();
+        if (go !== 'go') {
+          result.stoppedBy = go === 'signal' ? 'signal' : 'gate';
           break;
         }
         if (batch.bad.length && opts.onBadRow === 'fail') {
           const first = batch.bad[0]!;
           throw new BadRowError(first.id, first.reason);
         }
-        await limiter.acquire(batch.ids.length, opts.signal);
+        await limiter().acquire(batch.ids.length, opts.signal);
         // Read ahead while this batch is written. A short batch means the range is exhausted.
-        if (batch.rowsRead === batch.size) pending = fetch(conns, batch.lastId, batchSize);
+        if (batch.rowsRead === batch.size) pending = fetch(conns!, batch.lastId, sizeNow());
         if (batch.bad.length && opts.commit) {
           // On the reader (autocommit, queued behind the read ahead): a writer may be mid-transaction.
-          await recordBadRows(conns.reader, opts.table, batch.bad, opts.runName ?? null);
+          await recordBadRows(conns!.reader, opts.table, batch.bad, opts.runName ?? null);
         }
-        const writer = conns.writers[sent++ % Math.max(1, conns.writers.length)];
+        const writer = conns!.writers[sent++ % Math.max(1, conns!.writers.length)];
+        const t0 = performance.now();
         const done = write(
           writer,
           batch.ids,
@@ -342,10 +401,10 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
           batch.lastId,
           batch.bad.length,
           lastWrite,
-        );
+        ).then((updated) => ({ updated, ms: performance.now() - t0 }));
         done.catch(() => {}); // awaited in drain(); never an unhandled rejection meanwhile
         lastWrite = done;
-        inflight.push({ batch, started, done });
+        inflight.push({ batch, done });
         await drain(depth - 1);
         if (!pending) await drain(0);
       } catch (err) {
@@ -354,26 +413,21 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         // A read timed out, or a connection dropped mid-batch. Whatever committed is durable and the
         // rest is still NULL, so resuming from the last confirmed cursor is exact.
         result.retries++;
-        if (++failures > maxRetries) {
-          if (isConnectionLost(err))
-            throw new ConnectionLostError(
-              `lost the database connection ${failures} times: ${(err as Error).message}`,
-              { cause: err },
-            );
-          throw new BatchTimeoutError(
-            `reads kept timing out after id ${result.cursor}: ${(err as Error).message}`,
-            { cause: err },
-          );
-        }
         const lost = isConnectionLost(err);
-        if (!lost) batchSize = Math.max(minBatch, Math.floor(batchSize / 2));
+        if (++failures > maxRetries) throw tooManyFailures(err, lost, failures, result.cursor);
+        if (!lost) shrink();
         if (lost) outageSince ??= Date.now();
         const deadline =
           (outageSince ?? Date.now()) + (opts.reconnectBudgetMs ?? DEFAULT_RECONNECT_BUDGET_MS);
         const delay = backoffDelay(failures, 200, 10_000);
-        if (lost && Date.now() + delay > deadline) throw outage(err, opts);
+        if (lost && Date.now() + delay > deadline) throw outageError(err, opts);
         log.warn(
-          { err: (err as Error).message, cursor: result.cursor.toString(), retryInMs: delay, batchSize },
+          {
+            err: (err as Error).message,
+            cursor: result.cursor.toString(),
+            retryInMs: delay,
+            batchSize: result.batchSize,
+          },
           lost ? 'database connection lost: reconnecting' : 'batch read timed out: retrying smaller',
         );
         await pending?.catch(() => {});
@@ -381,9 +435,9 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         closeConns(conns!, true);
         conns = null;
         await sleep(delay);
-        conns = await reopen(opts, depth, log, deadline);
+        conns = await reopenConns(connOptions, log, deadline);
         lastWrite = Promise.resolve();
-        pending = fetch(conns, result.cursor, batchSize);
+        pending = fetch(conns, result.cursor, sizeNow());
       }
     }
     await drain(0); // stopped by signal or gate: the writes already sent still count
@@ -397,33 +451,15 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   return result;
 }
 
-/**
- * Opens the range's connections again after a loss, with backoff, until `deadline` (epoch ms): then
- * the database is given up on with ConnectionLostError (kind "unavailable").
- */
-async function reopen(
-  opts: ProcessRangeOptions,
-  depth: number,
-  log: Logger,
-  deadline: number,
-): Promise<Conns> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await openConns(opts, depth);
-    } catch (err) {
-      if (!isConnectionLost(err)) throw err;
-      const delay = backoffDelay(attempt, 500, 10_000);
-      if (Date.now() + delay > deadline) throw outage(err, opts);
-      log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot reconnect to the database yet');
-      await sleep(delay);
-    }
-  }
-}
-
-function outage(err: unknown, opts: ProcessRangeOptions): ConnectionLostError {
-  const budget = Math.round((opts.reconnectBudgetMs ?? DEFAULT_RECONNECT_BUDGET_MS) / 1000);
-  return new ConnectionLostError(
-    `PostgreSQL could not be reached again within ${budget}s (the reconnect budget): ${(err as Error).message}`,
-    { cause: err },
-  );
+function tooManyFailures(err: unknown, lost: boolean, failures: number, cursor: bigint): BackfillError {
+  if (lost)
+    return new ConnectionLostError(
+      `lost the database connection ${failures} times: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  return new BatchTimeoutError(`reads kept timing out after id ${cursor}: ${(err as Error).message}`, {
+    cause: err,
+  });
 }

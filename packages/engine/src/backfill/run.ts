@@ -1,12 +1,20 @@
 // `backfill run`: the single-process backfill over an id range (no Redis, no ledger).
 
-import { SINGLE_PROCESS_RECONNECT_BUDGET_MS, SINGLE_PROCESS_WRITERS } from '@backfill/shared/settings';
+import {
+  RUN_SETTINGS_DEFAULTS,
+  type RunSettings,
+  SINGLE_PROCESS_RECONNECT_BUDGET_MS,
+  SINGLE_PROCESS_WRITERS,
+} from '@backfill/shared/settings';
 import type pg from 'pg';
 import { connectPooled, createPool, RUN_LOGS, type TableRef } from '../db.js';
 import { SchemaError } from '../errors.js';
+import type { Hold } from '../health/gates.js';
+import { HealthMonitor, RunGates } from '../health/monitor.js';
 import type { Logger } from '../logger.js';
 import { checkRunLogsShape, tableColumns } from '../migrate/inspect.js';
 import { silenceDeadline, watchSilence } from '../silence-watchdog.js';
+import { batchPolicyOf } from './batch-size.js';
 import { estimateNullRows, resolveIdRange } from './bounds.js';
 import { eventIdStatisticsWarning } from './missing-event-id.js';
 import {
@@ -32,6 +40,13 @@ export interface RunOptions {
   writers?: number;
   /** How long to keep reconnecting to a lost PostgreSQL before stopping (default 60 s). */
   reconnectBudgetMs?: number;
+  /**
+   * Adaptive batch sizing and the health gates (RunSettings). Without targetBatchMs the batch size
+   * stays fixed; the gates not given take their defaults.
+   */
+  settings?: Partial<RunSettings>;
+  /** Told when a gate starts or stops holding the run. */
+  onHold?: (hold: Hold | null) => void;
   commit: boolean;
   signal?: AbortSignal;
   /** Called once the range and the estimate are known, before the first batch. */
@@ -106,7 +121,10 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
   const table = opts.table ?? RUN_LOGS;
   const started = Date.now();
   const writers = Math.max(1, opts.writers ?? SINGLE_PROCESS_WRITERS);
-  const pool = backfillPool(opts.databaseUrl, { ...opts, max: 1 + writers, name: 'backfill-run' });
+  // A reader and the writers, and one for the health probes.
+  const pool = backfillPool(opts.databaseUrl, { ...opts, max: 2 + writers, name: 'backfill-run' });
+  const settings = { ...RUN_SETTINGS_DEFAULTS, targetBatchMs: 0, ...opts, ...opts.settings };
+  const gates = new RunGates(new HealthMonitor(pool), table);
   try {
     const client = await connectPooled(pool, opts.databaseUrl);
     let plan: RunPlan;
@@ -144,6 +162,8 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
             retries: 0,
             readMs: 0,
             writeMs: 0,
+            heldMs: 0,
+            batchSize: opts.batchSize,
           }
         : await processRange({
             pool,
@@ -151,6 +171,12 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
             cursor: plan.fromId - 1n,
             toId: plan.toId,
             batchSize: opts.batchSize,
+            batchPolicy: () => batchPolicyOf(settings),
+            gate: async () => {
+              const d = await gates.decide(settings);
+              return d.hold ? { hold: d } : 'go';
+            },
+            ...(opts.onHold && { onHold: opts.onHold }),
             commit: opts.commit,
             writeDepth: writers,
             reconnectBudgetMs: opts.reconnectBudgetMs ?? SINGLE_PROCESS_RECONNECT_BUDGET_MS,

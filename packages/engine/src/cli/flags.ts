@@ -60,5 +60,22 @@ export const durationIn = (l: { min: number; max: number }) =>
 /** A whole number within LIMITS-style bounds. */
 export const intIn = (l: { min: number; max: number }) => int(l.min, l.max);
 
+const UNITS: Record<string, number> = { '': 1, B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+
+/** A byte size: "512KB", "50MB", "1GB" or plain bytes (1024-based). Returns bytes. */
+export const byteSize = z
+  .string()
+  .regex(/^\d{1,12}(B|KB|MB|GB)?$/i, { message: 'must be a size such as 512KB, 50MB or 1GB' })
+  .transform((s) => {
+    const m = /^(\d+)([a-z]*)$/i.exec(s)!;
+    return Number(m[1]) * UNITS[m[2]!.toUpperCase()]!;
+  });
+
+/** on/off (also true/false, yes/no). */
+export const onOff = z
+  .string()
+  .regex(/^(on|off|true|false|yes|no)$/i, { message: 'must be on or off' })
+  .transform((s) => /^(on|true|yes)$/i.test(s));
+
 export const choice = <T extends string>(values: readonly [T, ...T[]]) =>
   z.enum(values, { message: `must be one of: ${values.join(', ')}` });

@@ -18,6 +18,8 @@ export interface RunProgress {
     rowsUpdated: number;
     updatedAt: string;
     attempts: number;
+    /** The batch size its worker uses now (adaptive sizing moves it); null before its first batch. */
+    batchSize: number | null;
   }>;
   /** The last 5 transitions that carried an error. */
   lastErrors: Array<{
@@ -35,7 +37,37 @@ export interface RunProgress {
     lastErrorClass: string | null;
     attempts: number;
   }>;
+  /** Worker processes serving the run, as their last heartbeat says (alive: heard from lately). */
+  workers: Array<{
+    workerId: string;
+    heartbeatAt: string;
+    ageSeconds: number;
+    alive: boolean;
+    host: string | null;
+    pid: number | null;
+    databaseReachable: boolean;
+    /** Its shards of this run: batch size, rows, and the gate holding it (with when it began). */
+    shards: Array<{
+      shardNo: number;
+      batchSize: number;
+      rowsUpdated: number;
+      since: string;
+      held: {
+        gate: string;
+        value: string;
+        threshold: string;
+        reason: string;
+        since: string;
+        until?: string;
+      } | null;
+    }>;
+  }>;
+  /** The last 10 run events (settings changes, pauses, holds), newest first. */
+  events: Array<{ kind: string; message: string; details: Record<string, unknown> | null; at: string }>;
 }
+
+/** A heartbeat older than this is a worker that is gone (SIGKILL, a lost machine). */
+export const WORKER_ALIVE_SECONDS = 15;
 
 const PROGRESS_SQL = `
   SELECT
@@ -48,7 +80,7 @@ const PROGRESS_SQL = `
        FROM (SELECT shard_no AS "shardNo", worker, from_id::text AS "fromId", to_id::text AS "toId",
                     checkpoint_id::text AS "checkpointId", rows_updated AS "rowsUpdated",
                     to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "updatedAt",
-                    attempts
+                    attempts, batch_size AS "batchSize"
                FROM backfill_shards WHERE run_id = $1 AND status = 'running' ORDER BY shard_no LIMIT 50) a) AS active,
     (SELECT coalesce(json_agg(e ORDER BY e.id DESC), '[]')
        FROM (SELECT id, shard_no AS "shardNo",
@@ -58,7 +90,17 @@ const PROGRESS_SQL = `
               WHERE run_id = $1 AND error_class IS NOT NULL ORDER BY id DESC LIMIT 5) e) AS errors,
     (SELECT coalesce(json_agg(f ORDER BY f."shardNo"), '[]')
        FROM (SELECT shard_no AS "shardNo", last_error AS "lastError", last_error_class AS "lastErrorClass", attempts
-               FROM backfill_shards WHERE run_id = $1 AND status = 'failed' ORDER BY shard_no LIMIT 20) f) AS failed`;
+               FROM backfill_shards WHERE run_id = $1 AND status = 'failed' ORDER BY shard_no LIMIT 20) f) AS failed,
+    (SELECT coalesce(json_agg(w ORDER BY w."workerId"), '[]')
+       FROM (SELECT worker_id AS "workerId", info,
+                    to_char(heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "heartbeatAt",
+                    extract(epoch FROM now() - heartbeat_at)::float8 AS "ageSeconds"
+               FROM backfill_workers
+              WHERE heartbeat_at > now() - interval '1 hour' AND info -> 'runs' @> to_jsonb($1::bigint)) w) AS workers,
+    (SELECT coalesce(json_agg(e ORDER BY e.id DESC), '[]')
+       FROM (SELECT id, kind, message, details,
+                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+               FROM backfill_run_events WHERE run_id = $1 ORDER BY id DESC LIMIT 10) e) AS events`;
 
 export async function runProgress(client: pg.ClientBase, runId: number): Promise<RunProgress> {
   const { rows } = await client.query(PROGRESS_SQL, [runId]);
@@ -89,5 +131,34 @@ export async function runProgress(client: pg.ClientBase, runId: number): Promise
       ({ id: _id, ...e }) => e,
     ),
     failed: r.failed,
+    workers: (r.workers as RawWorker[]).map((w) => toWorker(w, runId)),
+    events: (r.events as Array<RunProgress['events'][number] & { id?: number }>).map(
+      ({ id: _id, ...e }) => e,
+    ),
+  };
+}
+
+interface RawWorker {
+  workerId: string;
+  heartbeatAt: string;
+  ageSeconds: number;
+  info: {
+    host?: string;
+    pid?: number;
+    databaseReachable?: boolean;
+    shards?: Array<RunProgress['workers'][number]['shards'][number] & { runId: number }>;
+  };
+}
+
+function toWorker(w: RawWorker, runId: number): RunProgress['workers'][number] {
+  return {
+    workerId: w.workerId,
+    heartbeatAt: w.heartbeatAt,
+    ageSeconds: Math.round(w.ageSeconds * 10) / 10,
+    alive: w.ageSeconds <= WORKER_ALIVE_SECONDS,
+    host: w.info.host ?? null,
+    pid: w.info.pid ?? null,
+    databaseReachable: w.info.databaseReachable ?? true,
+    shards: (w.info.shards ?? []).filter((s) => s.runId === runId).map(({ runId: _r, ...s }) => s),
   };
 }

@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { TableRef } from '../db.js';
 import { NotFoundError } from '../errors.js';
+import { notifyControl, recordRunEvent } from './events.js';
 import {
   ACTIVE_RUN_STATUSES,
   assertRunTransition,
@@ -137,6 +138,7 @@ async function transitionRunLocked(
   const row = current.rows[0];
   if (!row) throw new NotFoundError(`no run with id ${runId}`);
   assertRunTransition(`run "${row.name}"`, row.status, to);
+  await notifyControl(client, runId);
   const { rows } = await client.query(
     `UPDATE backfill_runs
         SET status = $2, updated_at = now(), last_error = COALESCE($3, last_error),
@@ -202,13 +204,40 @@ export async function runsWithQueueToClear(client: pg.ClientBase): Promise<RunRo
   return rows.map(toRun);
 }
 
-export async function updateRunSettings(
+/** One setting's change: shown to operators and recorded as a run event. */
+export interface SettingChange {
+  key: string;
+  from: unknown;
+  to: unknown;
+}
+
+/**
+ * Replaces a run's settings and records each change (old and new value) as a run event, in one
+ * transaction, then notifies the workers. Returns the run as it is after the change.
+ */
+export async function changeRunSettings(
   client: pg.ClientBase,
   runId: number,
-  patch: Partial<RunSettings>,
-): Promise<void> {
-  await client.query(
-    `UPDATE backfill_runs SET settings = settings || $2::jsonb, updated_at = now() WHERE id = $1`,
-    [runId, JSON.stringify(patch)],
-  );
+  next: RunSettings,
+  changes: SettingChange[],
+  by: string,
+): Promise<RunRow> {
+  return inTransaction(client, async () => {
+    const { rows } = await client.query(
+      'UPDATE backfill_runs SET settings = $2::jsonb, updated_at = now() WHERE id = $1 RETURNING *',
+      [runId, JSON.stringify(next)],
+    );
+    if (!rows[0]) throw new NotFoundError(`no run with id ${runId}`);
+    for (const c of changes) {
+      await recordRunEvent(
+        client,
+        runId,
+        'settings',
+        `${c.key}: ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}`,
+        { key: c.key, from: c.from, to: c.to, by },
+      );
+    }
+    await notifyControl(client, runId);
+    return toRun(rows[0]);
+  });
 }

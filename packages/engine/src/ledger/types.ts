@@ -1,6 +1,6 @@
 // Ledger rows as the engine sees them (bigint ids as bigint, counts as numbers).
 
-import type { RunSettings } from '@backfill/shared/settings';
+import { type RunSettings, storedRunSettings } from '@backfill/shared/settings';
 import type { RunStatus, ShardStatus } from './states.js';
 
 export type { RunSettings };
@@ -71,7 +71,7 @@ export function toRun(r: Raw): RunRow {
     shardRows: num(r.shard_rows),
     planner: r.planner as string,
     estimatedRows: num(r.estimated_rows),
-    settings: r.settings as RunSettings,
+    settings: storedRunSettings(r.settings),
     lastError: (r.last_error as string | null) ?? null,
     createdAt: r.created_at as Date,
     startedAt: (r.started_at as Date | null) ?? null,
