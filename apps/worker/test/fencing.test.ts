@@ -45,6 +45,8 @@ describe('shard fencing', { timeout: 240_000 }, () => {
         String(ROWS),
         '--batch-size',
         String(BATCH),
+        '--target-batch-ms',
+        '0', // fixed batches: the counters below are exact
         // Slow enough that the first worker is stopped mid-shard and still has work when it wakes.
         '--max-rows-per-second',
         '4000',

@@ -59,6 +59,8 @@ async function oneShardRun(name: string, prefix: string) {
     String(ROWS),
     '--batch-size',
     String(BATCH),
+    '--target-batch-ms',
+    '0', // fixed batches: the counters are checked exactly
     '--statement-timeout',
     '2s',
     '--lock-timeout',

@@ -64,9 +64,11 @@ describe('migrate', () => {
     );
     expect(tables.rows.map((r) => r.tablename)).toEqual([
       'backfill_errors',
+      'backfill_run_events',
       'backfill_runs',
       'backfill_shard_events',
       'backfill_shards',
+      'backfill_workers',
       'run_logs',
     ]);
   });

@@ -20,6 +20,7 @@ import { processShardJob } from './process-shard.js';
 import { RunBudgets } from './rate.js';
 import { reconcileOnce } from './reconcile-loop.js';
 import { RunCache } from './run-cache.js';
+import { ShardSlots } from './slots.js';
 
 export interface WorkerHandle {
   /** Resolves when the process has stopped (after `stop()` or a fatal error). */
@@ -35,7 +36,8 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     // are the defaults for the ledger statements.
     statementTimeoutMs: 30_000,
     lockTimeoutMs: 2_000,
-    max: s.concurrency * (1 + s.writers) + 2, // a reader and the writers per shard, plus the ledger
+    // A reader and the writers per shard, plus the ledger, the health probes and the heartbeat.
+    max: s.concurrency * (1 + s.writers) + 3,
     name: `backfill-worker`,
   });
   const redis = workerRedis(
@@ -57,6 +59,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     return g;
   };
   const activity = new WorkerActivity();
+  const slots = new ShardSlots(s.concurrency);
   const startedAt = new Date();
   /** The runs served: a BullMQ Worker each, with its own Redis connection and lock watch. */
   const served = new Map<number, { worker: Worker; connection: Redis; watch: LockWatch }>();
@@ -98,11 +101,12 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     let watch: LockWatch | undefined;
     const worker = new Worker(
       runQueueName(run),
-      (job, token, signal) => watch!.track(job, () => processShardJob(job, token, deps, signal)),
+      (job, token, signal) =>
+        watch!.track(job, () => slots.run(() => processShardJob(job, token, deps, signal))),
       {
         connection,
         prefix: s.prefix,
-        concurrency: s.concurrency,
+        concurrency: slots.shareFor(served.size + 1),
         lockDuration: s.lockDurationMs,
         stalledInterval: s.stalledIntervalMs,
         maxStalledCount: 3,
@@ -134,6 +138,8 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
       const active = await runs.refresh(pool);
       for (const run of active) if (!served.has(run.id)) serve(run);
       for (const runId of [...served.keys()]) if (!active.some((r) => r.id === runId)) unserve(runId);
+      const share = slots.shareFor(served.size);
+      for (const { worker } of served.values()) if (worker.concurrency !== share) worker.concurrency = share;
       budgets.prune(active);
       for (const runId of gates.keys()) if (!active.some((r) => r.id === runId)) gates.delete(runId);
       await withPooled(pool, (c) => heartbeat(c, s.workerId, startedAt, describeSelf()));
