@@ -46,7 +46,10 @@ function run(bin: string, args: string[]): void {
   }
 }
 
-export async function startStandbyPair(): Promise<StandbyPair> {
+/** A primary alone (standbyUrl empty): a server of the test's own, whose WAL nobody else writes. */
+export const startPrimary = () => startStandbyPair({ standby: false });
+
+export async function startStandbyPair(o: { standby?: boolean } = {}): Promise<StandbyPair> {
   const bin = binDir();
   const dir = mkdtempSync(join(tmpdir(), 'bf-standby-'));
   if (asRoot) {
@@ -85,6 +88,8 @@ export async function startStandbyPair(): Promise<StandbyPair> {
     appendFileSync(join(primary, 'pg_hba.conf'), 'host replication all 127.0.0.1/32 trust\n');
     run(join(bin, 'pg_ctl'), ['-D', primary, '-l', join(dir, 'primary.log'), '-w', 'start']);
     started.push(primary);
+    if (o.standby === false)
+      return { primaryUrl: `postgres://postgres@127.0.0.1:${pPort}/postgres`, standbyUrl: '', stop };
     run(join(bin, 'pg_basebackup'), [
       '-h',
       '127.0.0.1',

@@ -190,7 +190,12 @@ describe('the WAL budget (a token bucket over the database-wide WAL)', () => {
     // 3 MB in one second: at most one second's worth is saved up (1 MB), so 1 MB − 3 MB = −2 MB: hold ~2 s.
     const rate = advanceWalBucket(bucket, budget, { ...calm, at: 1000, walLsnBytes: 3_000_000 });
     expect(rate).toBe(3_000_000);
-    const d = evaluateGates({ ...settings, gateWalBytesPerSecond: budget }, calm, { bucket, rate }, now);
+    const d = evaluateGates(
+      { ...settings, gateWalBytesPerSecond: budget },
+      calm,
+      { bucket, rate },
+      new Date(1000),
+    );
     expect(d).toMatchObject({ hold: true, gate: 'wal_rate', value: '2.9 MB/s' });
     expect(d.hold && d.retryInMs).toBe(2000);
     // Two quiet seconds refill it.
@@ -198,7 +203,12 @@ describe('the WAL budget (a token bucket over the database-wide WAL)', () => {
     expect(bucket.tokens).toBe(-1_000_000);
     advanceWalBucket(bucket, budget, { ...calm, at: 3000, walLsnBytes: 3_000_000 });
     expect(
-      evaluateGates({ ...settings, gateWalBytesPerSecond: budget }, calm, { bucket, rate: 0 }, now),
+      evaluateGates(
+        { ...settings, gateWalBytesPerSecond: budget },
+        calm,
+        { bucket, rate: 0 },
+        new Date(3000),
+      ),
     ).toEqual({
       hold: false,
     });
@@ -228,6 +238,14 @@ describe('the WAL budget (a token bucket over the database-wide WAL)', () => {
         },
       ),
     );
+  });
+  it('refills between samples: the hold ends when the budget says, not at the next sample', () => {
+    const budget = 1_000_000;
+    const bucket = newWalBucket(budget, { ...calm, at: 0, walLsnBytes: 0 });
+    advanceWalBucket(bucket, budget, { ...calm, at: 1000, walLsnBytes: 2_500_000 }); // −1.5 MB
+    const gates = { ...settings, gateWalBytesPerSecond: budget };
+    expect(evaluateGates(gates, calm, { bucket, rate: 0 }, new Date(2000))).toMatchObject({ retryInMs: 500 });
+    expect(evaluateGates(gates, calm, { bucket, rate: 0 }, new Date(2600))).toEqual({ hold: false });
   });
 });
 

@@ -90,6 +90,15 @@ export function advanceWalBucket(bucket: WalBucket, budget: number, sample: Heal
   return dt > 0 ? written / dt : 0;
 }
 
+/**
+ * The bucket's tokens at `nowMs`: refilled for the time since its last sample (the WAL written since is
+ * charged when the next sample comes), so a hold ends when the budget says, not at the next sample.
+ */
+export function projectedTokens(bucket: WalBucket, budget: number, nowMs: number): number {
+  const dt = Math.max(0, (nowMs - bucket.lastAt) / 1000);
+  return Math.min(budget, bucket.tokens + budget * dt);
+}
+
 export function newWalBucket(budget: number, sample: HealthSample): WalBucket {
   return { tokens: budget, lastLsn: sample.walLsnBytes, lastAt: sample.at };
 }
@@ -178,14 +187,15 @@ export function evaluateGates(
       reason: 'autovacuum is working on the table',
     };
   }
-  if (s.gateWalBytesPerSecond > 0 && wal && wal.bucket.tokens < 0) {
+  const tokens = wal ? projectedTokens(wal.bucket, s.gateWalBytesPerSecond, now.getTime()) : 0;
+  if (s.gateWalBytesPerSecond > 0 && wal && tokens < 0) {
     return {
       hold: true,
       gate: 'wal_rate',
       value: bytesPerSecond(wal.rate),
       threshold: bytesPerSecond(s.gateWalBytesPerSecond),
       reason: `WAL is being written at ${bytesPerSecond(wal.rate)} (budget ${bytesPerSecond(s.gateWalBytesPerSecond)})`,
-      retryInMs: Math.ceil((-wal.bucket.tokens / s.gateWalBytesPerSecond) * 1000),
+      retryInMs: Math.ceil((-tokens / s.gateWalBytesPerSecond) * 1000),
     };
   }
   return { hold: false };

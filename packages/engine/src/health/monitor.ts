@@ -17,6 +17,11 @@ import { readHealthSample } from './probes.js';
 
 /** How often the database's health is read, per process. */
 export const DEFAULT_PROBE_INTERVAL_MS = 1000;
+/**
+ * How often the WAL position is read while a WAL budget is set: WAL is charged to the budget when it is
+ * seen, so the longer between readings, the bigger each overshoot (and the hold that follows).
+ */
+export const WAL_PROBE_INTERVAL_MS = 100;
 
 interface Cached {
   sample: HealthSample | null;
@@ -25,6 +30,8 @@ interface Cached {
 
 export class HealthMonitor {
   private readonly cache = new Map<string, Cached>();
+  private wal: { at: number; bytes: number } | null = null;
+  private walReading: Promise<{ at: number; bytes: number }> | null = null;
   /** Reads so far (tests check that shards share them). */
   reads = 0;
 
@@ -56,6 +63,26 @@ export class HealthMonitor {
     return entry.reading!;
   }
 
+  /** The WAL position (bytes), read at most every WAL_PROBE_INTERVAL_MS for the whole process. */
+  async walPosition(): Promise<{ at: number; bytes: number }> {
+    if (this.wal && Date.now() - this.wal.at < WAL_PROBE_INTERVAL_MS) return this.wal;
+    this.walReading ??= (async () => {
+      const client = await this.pool.connect();
+      try {
+        const { rows } = await client.query<{ b: number }>(
+          `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 AS b`,
+        );
+        this.wal = { at: Date.now(), bytes: rows[0]!.b };
+        return this.wal;
+      } finally {
+        client.release();
+      }
+    })().finally(() => {
+      this.walReading = null;
+    });
+    return this.walReading;
+  }
+
   private async read(table: TableRef, probeSqls: readonly string[]): Promise<HealthSample> {
     this.reads++;
     const client = await this.pool.connect();
@@ -77,7 +104,11 @@ export class RunGates {
   ) {}
 
   async decide(settings: GateSettings, now = new Date()): Promise<GateDecision> {
-    const sample = await this.monitor.sample(this.table, settings.gateSql ? [settings.gateSql] : []);
+    let sample = await this.monitor.sample(this.table, settings.gateSql ? [settings.gateSql] : []);
+    if (settings.gateWalBytesPerSecond > 0) {
+      const wal = await this.monitor.walPosition();
+      sample = { ...sample, at: wal.at, walLsnBytes: wal.bytes };
+    }
     return evaluateGates(settings, sample, this.walState(settings.gateWalBytesPerSecond, sample), now);
   }
 
