@@ -14,7 +14,7 @@ const NS = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
  * `latencyMs`: every packet between `run` and PostgreSQL is held this long each way (a TCP proxy), as
  * for a backfill running in another zone than its database: a round trip costs 2 × latencyMs.
  */
-export async function benchRun(template, rows, { withoutEventIdStats = false, latencyMs = 0 } = {}) {
+export async function benchRun(template, rows, { withoutEventIdStats = false, latencyMs = 0, args = [] } = {}) {
   const url = await copyOf(template, 'bf_bench_run');
   let proxy;
   try {
@@ -34,7 +34,7 @@ export async function benchRun(template, rows, { withoutEventIdStats = false, la
       target = viaProxy(url, proxy);
     }
     const cpu = await startDbCpuSampler(ADMIN_URL, 'bf_bench_run');
-    const res = await cli(['run', '--commit', '--json'], { DATABASE_URL: target });
+    const res = await cli(['run', '--commit', '--json', ...args], { DATABASE_URL: target });
     const dbCpuSeconds = await cpu.stop();
     if (res.code !== 0) throw new Error(`run failed (${res.code}): ${res.stderr}`);
     const s = JSON.parse(res.stdout);

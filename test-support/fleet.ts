@@ -21,6 +21,9 @@ export const FAST_WORKER_FLAGS = [
   '10s',
 ];
 
+/** FAST_WORKER_FLAGS without work stealing: for tests that follow one shard's ledger row exactly. */
+export const WHOLE_SHARD_FLAGS = [...FAST_WORKER_FLAGS, '--steal', 'off'];
+
 export function startFleet(
   n: number,
   env: Record<string, string>,

@@ -7,7 +7,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { removeRedisKeys } from '../../../test-support/distributed.js';
-import { rowsDone, startFleet, stopFleet, waitForRunStatus } from '../../../test-support/fleet.js';
+import {
+  rowsDone,
+  startFleet,
+  stopFleet,
+  WHOLE_SHARD_FLAGS,
+  waitForRunStatus,
+} from '../../../test-support/fleet.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
 const PREFIX = `bft-faults-${process.pid}`;
@@ -113,7 +119,7 @@ describe('distributed mode: permanent faults', { timeout: 300_000 }, () => {
       '--backoff',
       '100ms',
     ]);
-    const fleet = startFleet(1, env);
+    const fleet = startFleet(1, env, WHOLE_SHARD_FLAGS);
     try {
       await waitForRunStatus(url, 'br', 'failed', 120_000);
       const shards = await shardsOf(url);
@@ -186,7 +192,7 @@ describe('distributed mode: permanent faults', { timeout: 300_000 }, () => {
       c.query(`UPDATE run_logs SET data = ${BAD_DATA} WHERE id = ANY($1::bigint[])`, [BAD_IDS]),
     );
     await start(env, 'sk', ['--shard-rows', '10000', '--batch-size', '1000', '--on-bad-row', 'skip']);
-    const fleet = startFleet(1, env);
+    const fleet = startFleet(1, env, WHOLE_SHARD_FLAGS);
     try {
       await waitForRunStatus(url, 'sk', 'completed', 120_000);
     } finally {
@@ -246,7 +252,7 @@ describe('distributed mode: permanent faults', { timeout: 300_000 }, () => {
       '100ms',
     ]);
     await withClient(url, (c) => c.query(ddl));
-    const fleet = startFleet(1, env);
+    const fleet = startFleet(1, env, WHOLE_SHARD_FLAGS);
     try {
       // At once, this takes seconds; after the 3 attempts too: the assertions below tell which.
       await waitForRunStatus(url, 'ws', 'failed', 60_000);

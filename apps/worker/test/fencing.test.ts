@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { removeRedisKeys } from '../../../test-support/distributed.js';
-import { FAST_WORKER_FLAGS, startFleet, waitFor, waitForRunStatus } from '../../../test-support/fleet.js';
+import { startFleet, WHOLE_SHARD_FLAGS, waitFor, waitForRunStatus } from '../../../test-support/fleet.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
 const PREFIX = `bft-fence-${process.pid}`;
@@ -55,7 +55,7 @@ describe('shard fencing', { timeout: 240_000 }, () => {
     );
     expect(started.code, started.stderr).toBe(0);
 
-    const fleet = startFleet(1, env, FAST_WORKER_FLAGS); // 4 s locks, stalled jobs looked for every 2 s
+    const fleet = startFleet(1, env, WHOLE_SHARD_FLAGS); // 4 s locks, stalled jobs looked for every 2 s
     try {
       const first = fleet.procs[0]!;
       await waitFor(

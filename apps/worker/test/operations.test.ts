@@ -13,9 +13,9 @@ import { runCli } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { removeRedisKeys } from '../../../test-support/distributed.js';
 import {
-  FAST_WORKER_FLAGS,
   startFleet,
   stopFleet,
+  WHOLE_SHARD_FLAGS,
   waitFor,
   waitForRunStatus,
 } from '../../../test-support/fleet.js';
@@ -76,7 +76,7 @@ describe('distributed mode: operating workers', { timeout: 300_000 }, () => {
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT id FROM run_logs WHERE id = $1 FOR UPDATE', [LOCKED_ID]);
-    const flags = [...FAST_WORKER_FLAGS, '--shutdown-timeout', `${SHUTDOWN_MS}ms`, '--concurrency', '1'];
+    const flags = [...WHOLE_SHARD_FLAGS, '--shutdown-timeout', `${SHUTDOWN_MS}ms`, '--concurrency', '1'];
     const fleet = startFleet(1, env, flags);
     const first = fleet.procs[0]!;
     try {

@@ -19,10 +19,10 @@ import {
   startRun,
 } from '../../../test-support/distributed.js';
 import {
-  FAST_WORKER_FLAGS,
   type Fleet,
   startFleet,
   stopFleet,
+  WHOLE_SHARD_FLAGS,
   waitFor,
   waitForRunStatus,
 } from '../../../test-support/fleet.js';
@@ -93,10 +93,10 @@ describe('a worker partitioned from one service', { timeout: 240_000 }, () => {
     const { url, env } = await oneShardRun('nopg', `${PREFIX}-pg`);
     const u = new URL(url);
     proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port || 5432) });
-    const cutOff = startFleet(1, { ...env, DATABASE_URL: viaProxy(url, proxy) }, FAST_WORKER_FLAGS);
+    const cutOff = startFleet(1, { ...env, DATABASE_URL: viaProxy(url, proxy) }, WHOLE_SHARD_FLAGS);
     fleets.push(cutOff);
     await waitFor('the first worker to checkpoint', async () => ((await shardOf(url)).ck ?? 0) >= 5 * BATCH);
-    const healthy = startFleet(1, env, FAST_WORKER_FLAGS);
+    const healthy = startFleet(1, env, WHOLE_SHARD_FLAGS);
     fleets.push(healthy);
     proxy.setMode({ kind: 'blackhole' });
     await waitFor(
@@ -124,10 +124,10 @@ describe('a worker partitioned from one service', { timeout: 240_000 }, () => {
     const { url, env } = await oneShardRun('noredis', `${PREFIX}-redis`);
     const r = new URL(REDIS_URL);
     proxy = await startFaultProxy({ host: r.hostname, port: Number(r.port || 6379) });
-    const cutOff = startFleet(1, { ...env, REDIS_URL: viaProxy(REDIS_URL, proxy) }, FAST_WORKER_FLAGS);
+    const cutOff = startFleet(1, { ...env, REDIS_URL: viaProxy(REDIS_URL, proxy) }, WHOLE_SHARD_FLAGS);
     fleets.push(cutOff);
     await waitFor('the first worker to checkpoint', async () => ((await shardOf(url)).ck ?? 0) >= 5 * BATCH);
-    const healthy = startFleet(1, env, FAST_WORKER_FLAGS);
+    const healthy = startFleet(1, env, WHOLE_SHARD_FLAGS);
     fleets.push(healthy);
     proxy.setMode({ kind: 'blackhole' });
     await waitFor(

@@ -5,7 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../test-support/cli.js';
 import { migratedDatabase, withClient } from '../../../test-support/db.js';
 import { distributedEnv, removeRedisKeys } from '../../../test-support/distributed.js';
-import { rowsDone, startFleet, waitFor, waitForRunStatus } from '../../../test-support/fleet.js';
+import {
+  rowsDone,
+  startFleet,
+  WHOLE_SHARD_FLAGS,
+  waitFor,
+  waitForRunStatus,
+} from '../../../test-support/fleet.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
 
 const ROWS = 20_000;
@@ -40,7 +46,7 @@ describe('worker split', { timeout: 240_000 }, () => {
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT id FROM run_logs WHERE id = 15500 FOR UPDATE');
-    const fleet = startFleet(1, env);
+    const fleet = startFleet(1, env, WHOLE_SHARD_FLAGS);
     try {
       const split = await waitFor(
         'the shard to be split',

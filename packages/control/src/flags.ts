@@ -3,7 +3,7 @@
 // of its own (@backfill/control/flags) so a CLI that only prints help loads no BullMQ.
 
 import { hostname } from 'node:os';
-import { durationIn, intIn, parseOptions } from '@backfill/engine/cli';
+import { durationIn, intIn, onOff, parseOptions } from '@backfill/engine/cli';
 import {
   formatDuration,
   LIMITS,
@@ -54,6 +54,12 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
     description: 'how often the ledger is read for new runs and pauses',
     defaultValue: formatDuration(d.pollIntervalMs),
   },
+  {
+    flags: '--steal <on|off>',
+    description:
+      'with an idle slot and no job waiting, take half of the work left in the biggest running shard',
+    defaultValue: d.steal ? 'on' : 'off',
+  },
 ];
 
 const WorkerFlags = z.object({
@@ -63,6 +69,7 @@ const WorkerFlags = z.object({
   lockDuration: durationIn(LIMITS.lockDurationMs),
   stalledInterval: durationIn(LIMITS.stalledIntervalMs),
   pollInterval: durationIn(LIMITS.pollIntervalMs),
+  steal: onOff,
 });
 
 /** commander's parsed options → the worker's tuning; errors name the flag (UsageError). */
@@ -75,6 +82,7 @@ export function parseWorkerFlags(raw: unknown): WorkerTuning {
     lockDurationMs: o.lockDuration,
     stalledIntervalMs: o.stalledInterval,
     pollIntervalMs: o.pollInterval,
+    steal: o.steal,
   };
 }
 

@@ -165,6 +165,11 @@ export const WorkerSettingsSchema = z.object({
   stalledIntervalMs: bounded(L.stalledIntervalMs).default(30_000),
   /** How often the ledger is read for new runs, pauses and setting changes. */
   pollIntervalMs: bounded(L.pollIntervalMs).default(1000),
+  /**
+   * Work stealing: a worker with an idle slot and no job waiting takes the second half of the work left
+   * in the biggest running shard, so the last shards of a run never run alone on a fleet half idle.
+   */
+  steal: z.boolean().default(true),
 });
 export type WorkerTuning = z.infer<typeof WorkerSettingsSchema>;
 export const WORKER_SETTINGS_DEFAULTS: WorkerTuning = WorkerSettingsSchema.parse({});

@@ -41,6 +41,7 @@ describe('defaults', () => {
       lockDurationMs: 30_000,
       stalledIntervalMs: 30_000,
       pollIntervalMs: 1000,
+      steal: true,
     });
     expect(PLAN_DEFAULTS).toEqual({ shardRows: 100_000, order: 'asc', planner: 'auto' });
     expect(SINGLE_PROCESS_WRITERS).toBe(2);
@@ -90,6 +91,7 @@ const WORKER_BOUNDS: Bounds = {
   lockDurationMs: { ok: [1000, HOUR], bad: [999, 1000.5, HOUR + 1] },
   stalledIntervalMs: { ok: [1000, HOUR], bad: [999, 1000.5, HOUR + 1] },
   pollIntervalMs: { ok: [100, MINUTE], bad: [99, 100.5, MINUTE + 1, 2 ** 31] },
+  steal: { ok: [true, false], bad: ['on', 0] },
 };
 
 describe.each([

@@ -4,13 +4,14 @@
 import { hostname } from 'node:os';
 import { backfillPool } from '@backfill/engine/backfill';
 import { HealthMonitor, RunGates } from '@backfill/engine/health';
-import { heartbeat, type RunRow, removeWorker } from '@backfill/engine/ledger';
+import { heartbeat, type RunRow, removeWorker, stealHalfOfLargestShard } from '@backfill/engine/ledger';
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { workerRedis } from '../queue/connection.js';
+import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
 import { runQueueName } from '../queue/names.js';
 import { WorkerActivity } from './activity.js';
 import { listenForControl } from './control-listener.js';
@@ -21,6 +22,9 @@ import { RunBudgets } from './rate.js';
 import { reconcileOnce } from './reconcile-loop.js';
 import { RunCache } from './run-cache.js';
 import { ShardSlots } from './slots.js';
+
+/** Work stealing takes a shard's rest only when at least this many batches of it are left. */
+const STEAL_MIN_BATCHES = 4;
 
 export interface WorkerHandle {
   /** Resolves when the process has stopped (after `stop()` or a fatal error). */
@@ -143,10 +147,42 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
       budgets.prune(active);
       for (const runId of gates.keys()) if (!active.some((r) => r.id === runId)) gates.delete(runId);
       await withPooled(pool, (c) => heartbeat(c, s.workerId, startedAt, describeSelf()));
+      if (s.steal) await stealIfIdle(active);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'cannot read the ledger (will retry)');
     }
   };
+  /**
+   * The tail of a run: with a slot free and no job waiting in a run's queue, take half of the work left
+   * in its biggest running shard (at least STEAL_MIN_BATCHES batches of it), one split per poll.
+   */
+  const stealIfIdle = async (active: RunRow[]) => {
+    if (slots.inUse() >= slots.size || outage.isDown() || shuttingDown) return;
+    for (const run of active) {
+      if (run.status !== 'running' || !served.has(run.id)) continue;
+      const waiting = await withRunQueue(deps, run, async (q) => {
+        const c = await q.getJobCounts('waiting', 'prioritized');
+        return (c.waiting ?? 0) + (c.prioritized ?? 0);
+      });
+      if (waiting > 0) continue;
+      const minIds = BigInt(STEAL_MIN_BATCHES * Math.max(run.settings.batchSize, run.settings.minBatchSize));
+      const split = await withPooled(pool, (c) => stealHalfOfLargestShard(c, run.id, minIds));
+      if (!split) continue;
+      await withRunQueue(deps, run, (q) => enqueueShards(q, run.id, [split.stolen], run.order, run.settings));
+      log.info(
+        {
+          runId: run.id,
+          from: split.from.shardNo,
+          shard: split.stolen.shardNo,
+          fromId: split.stolen.fromId.toString(),
+          toId: split.stolen.toId.toString(),
+        },
+        'idle slot: took the second half of a running shard',
+      );
+      return;
+    }
+  };
+
   /** The heartbeat's account of this worker: shown by status and the dashboard. */
   const describeSelf = () => ({
     host: hostname(),

@@ -42,6 +42,11 @@ export interface ApplyInput {
   badRows?: { mode: 'fail' | 'skip'; runName: string | null };
   /** Told how many rows had changed since the read and were written from their new content. */
   onRewritten?: (rows: number) => void;
+  /**
+   * Told the shard's last id as the ledger has it at each checkpoint: an idle worker may have split
+   * the rest of a running shard off (work stealing), and the range must then end there.
+   */
+  onShardEnd?: (toId: bigint) => void;
 }
 
 // The id range (the batch's first and last id) lets the planner read the batch's rows with one index
@@ -65,7 +70,8 @@ const checkpointSql = `UPDATE backfill_shards
           batches = batches + $6::int,
           batch_size = COALESCE($8::int, batch_size),
           updated_at = now()
-    WHERE run_id = $2 AND shard_no = $3 AND ($7::int IS NULL OR epoch = $7::int)`;
+    WHERE run_id = $2 AND shard_no = $3 AND ($7::int IS NULL OR epoch = $7::int)
+RETURNING to_id::text AS to_id`;
 
 const checkpointValues = (ck: ShardCheckpoint, updated: number, skipped: number, batches: number) => [
   ck.lastId.toString(),
@@ -85,9 +91,14 @@ async function moveCheckpoint(
   updated: number,
   skipped: number,
   batches: number,
+  onShardEnd?: (toId: bigint) => void,
 ): Promise<void> {
-  const res = await client.query(checkpointSql, checkpointValues(ck, updated, skipped, batches));
+  const res = await client.query<{ to_id: string }>(
+    checkpointSql,
+    checkpointValues(ck, updated, skipped, batches),
+  );
   if ((res.rowCount ?? 0) === 0) throw new ShardTakenOverError(ck.runId, ck.shardNo, ck.epoch);
+  if (onShardEnd && res.rows[0]) onShardEnd(BigInt(res.rows[0].to_id));
 }
 
 /** The previous batch of the shard did not commit, so this one must not either. */
@@ -119,7 +130,7 @@ export async function applyBatchInOrder(
     } catch (err) {
       throw new PredecessorFailedError('the previous batch did not commit', { cause: err });
     }
-    await moveCheckpoint(client, ck, updated, skipped, 1);
+    await moveCheckpoint(client, ck, updated, skipped, 1, input.onShardEnd);
     await client.query('COMMIT');
     return updated;
   } catch (err) {
@@ -192,9 +203,9 @@ export function batchUpdateStatement(input: ApplyInput): Statement {
                    updated_at = now()
               FROM (SELECT COALESCE((SELECT first_missed FROM gap) - 1, ${lastId}::bigint) AS upto) c
              WHERE run_id = ${runId} AND shard_no = ${shardNo}${fenced ? ' AND EXISTS (SELECT 1 FROM fence)' : ''}
-         RETURNING 1)
+         RETURNING backfill_shards.to_id)
      SELECT (SELECT updated FROM n) AS updated, (SELECT first_missed FROM gap)::text AS first_missed,
-            (SELECT count(*) FROM ck)::int AS checkpointed`,
+            (SELECT count(*) FROM ck)::int AS checkpointed, (SELECT max(to_id) FROM ck)::text AS to_id`,
     values,
   };
 }
@@ -208,19 +219,22 @@ export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Prom
     return updated + (await inTransaction(client, () => repairStaleRows(client, input))).updated;
   }
   const statement = batchUpdateStatement(input);
-  const res = await client.query<{ updated: number; first_missed: string | null; checkpointed: number }>(
-    statement.text,
-    statement.values,
-  );
+  const res = await client.query<{
+    updated: number;
+    first_missed: string | null;
+    checkpointed: number;
+    to_id: string | null;
+  }>(statement.text, statement.values);
   const updated = res.rows[0]?.updated ?? 0;
   if (res.rows[0]?.checkpointed === 0)
     throw new ShardTakenOverError(input.checkpoint.runId, input.checkpoint.shardNo, input.checkpoint.epoch);
+  if (res.rows[0]?.to_id) input.onShardEnd?.(BigInt(res.rows[0].to_id));
   if (res.rows[0]?.first_missed == null) return updated;
   const ck = input.checkpoint;
   const repaired = await inTransaction(client, async () => {
     const r = await repairStaleRows(client, input);
     // The checkpoint stopped before the first row not written; now every row of the batch is.
-    await moveCheckpoint(client, ck, r.updated, r.skipped, 0);
+    await moveCheckpoint(client, ck, r.updated, r.skipped, 0, input.onShardEnd);
     return r;
   });
   return updated + repaired.updated;

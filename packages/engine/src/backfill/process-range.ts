@@ -183,6 +183,8 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     batchSize: firstBatchSize(policy()),
   };
   let initial = policy().initial;
+  /** Where the range ends: a shard's end moves down when an idle worker splits its rest off. */
+  let toId = opts.toId;
   let failures = 0;
   /** When the current database outage began (null: none). A committed batch ends it. */
   let outageSince: number | null = null;
@@ -202,7 +204,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
 
   const fetch = (conns: Conns, cursor: bigint, size: number): Promise<Batch> => {
     const readAt = Date.now();
-    const p = readComputedBatch(conns.reader, opts.table, cursor, opts.toId, size).then((r) => {
+    const p = readComputedBatch(conns.reader, opts.table, cursor, toId, size).then((r) => {
       result.readMs += r.readMs;
       return { ...r.batch, size, readAt };
     });
@@ -235,6 +237,12 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         badRows: { mode: opts.onBadRow ?? 'fail', runName: opts.runName ?? null },
         onRewritten: (n: number) => {
           result.rowsRewritten += n;
+        },
+        onShardEnd: (end: bigint) => {
+          if (end < toId) {
+            log.info({ toId: end.toString() }, 'shard split by an idle worker: ending early');
+            toId = end;
+          }
         },
       };
       const checkpoint = opts.shard && {

@@ -106,6 +106,8 @@ export async function createRun(client: pg.ClientBase, run: NewRun): Promise<Run
     if (run.shards.length === 0) {
       await client.query('UPDATE backfill_runs SET finished_at = now() WHERE id = $1', [created.id]);
     }
+    // Standing workers start serving it now, not at their next poll.
+    await notifyControl(client, created.id);
     return created;
   });
 }

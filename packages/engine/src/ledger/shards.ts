@@ -284,3 +284,61 @@ export async function splitShard(
     return children.rows.map(toShard);
   });
 }
+
+/**
+ * Work stealing for the tail of a run: an idle worker takes the second half of the work left in a
+ * running shard. The shard keeps its owner and epoch but now ends at the middle of what it had left
+ * (its owner learns the new end at its next checkpoint and stops there); the other half becomes a new
+ * queued shard. Rows near the cut that both read are written once (the missing-id guard) and counted
+ * once (each by the UPDATE that wrote it). Null when no running shard has `minIds` ids left.
+ */
+export async function stealHalfOfLargestShard(
+  client: pg.ClientBase,
+  runId: number,
+  minIds: bigint,
+): Promise<{ from: ShardRow; stolen: ShardRow } | null> {
+  return inTransaction(client, async () => {
+    // Serialised with splits on the run's row, so two never number their children alike.
+    await client.query('SELECT 1 FROM backfill_runs WHERE id = $1 FOR UPDATE', [runId]);
+    const { rows } = await client.query(
+      `SELECT * FROM backfill_shards
+        WHERE run_id = $1 AND status = 'running'
+          AND to_id - COALESCE(checkpoint_id, from_id - 1) >= $2::bigint
+        ORDER BY to_id - COALESCE(checkpoint_id, from_id - 1) DESC LIMIT 1 FOR UPDATE`,
+      [runId, minIds.toString()],
+    );
+    if (!rows[0]) return null;
+    const shard = toShard(rows[0]);
+    const lo = (shard.checkpointId ?? shard.fromId - 1n) + 1n;
+    const mid = lo + (shard.toId - lo) / 2n;
+    const span = Number(shard.toId - shard.fromId + 1n);
+    const est = Math.round((shard.estimatedRows * Number(shard.toId - mid)) / Math.max(1, span));
+    const next = await client.query<{ n: number }>(
+      'SELECT COALESCE(max(shard_no), -1) + 1 AS n FROM backfill_shards WHERE run_id = $1',
+      [runId],
+    );
+    const no = Number(next.rows[0]!.n);
+    const stolen = await client.query(
+      `INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, estimated_rows, status, parent_shard_no)
+       VALUES ($1, $2, $3, $4, $5, 'queued', $6) RETURNING *`,
+      [runId, no, (mid + 1n).toString(), shard.toId.toString(), est, shard.shardNo],
+    );
+    const from = await client.query(
+      `UPDATE backfill_shards SET to_id = $3, estimated_rows = GREATEST(0, estimated_rows - $4), updated_at = now()
+        WHERE run_id = $1 AND shard_no = $2 RETURNING *`,
+      [runId, shard.shardNo, mid.toString(), est],
+    );
+    await client.query(
+      `INSERT INTO backfill_shard_events (run_id, shard_no, from_status, to_status, message)
+       VALUES ($1, $2, 'running', 'running', $3), ($1, $4, NULL, 'queued', $5)`,
+      [
+        runId,
+        shard.shardNo,
+        `ids ${mid + 1n}..${shard.toId} handed to shard ${no} (an idle worker took the tail)`,
+        no,
+        `stolen from shard ${shard.shardNo}: ids ${mid + 1n}..${shard.toId}`,
+      ],
+    );
+    return { from: toShard(from.rows[0]), stolen: toShard(stolen.rows[0]) };
+  });
+}
