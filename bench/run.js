@@ -73,7 +73,9 @@ const runSamples = [await benchRun(TEMPLATE, rows)];
 results.fixedBatches = [];
 for (const size of [1000, 2000, 5000, 10000, 20000]) {
   log(`backfill run --commit, fixed batch size ${size}`);
-  const r = await benchRun(TEMPLATE, rows, { args: ['--batch-size', String(size), '--target-batch-ms', '0'] });
+  const r = await benchRun(TEMPLATE, rows, {
+    args: ['--batch-size', String(size), '--target-batch-ms', '0'],
+  });
   results.fixedBatches.push({ batchSize: size, ...r });
 }
 log('backfill run --commit, event_id without planner statistics (the state right after ADD COLUMN)');
@@ -162,7 +164,9 @@ results.targets = [
   ['run peak RSS < 200 MB', results.run.peakRssMb < 200],
   ['run with event_id unanalyzed ≥ 0.90 × run analyzed', results.ratios.runNoStatsVsRun >= 0.9],
   ['run, adaptive batch size ≥ 0.97 × the best fixed size', results.ratios.adaptiveVsBestFixed >= 0.97],
-  ...(one ? [['1 worker ≥ 0.97 × one run process', one.rowsPerSecond / results.run.rowsPerSecond >= 0.97]] : []),
+  ...(one
+    ? [['1 worker ≥ 0.97 × one run process', one.rowsPerSecond / results.run.rowsPerSecond >= 0.97]]
+    : []),
   ...(two
     ? [
         ['2 workers ≥ 1.0 × one run process', results.ratios.twoWorkersVsRun >= 1.0],

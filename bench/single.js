@@ -14,7 +14,11 @@ const NS = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
  * `latencyMs`: every packet between `run` and PostgreSQL is held this long each way (a TCP proxy), as
  * for a backfill running in another zone than its database: a round trip costs 2 × latencyMs.
  */
-export async function benchRun(template, rows, { withoutEventIdStats = false, latencyMs = 0, args = [] } = {}) {
+export async function benchRun(
+  template,
+  rows,
+  { withoutEventIdStats = false, latencyMs = 0, args = [] } = {},
+) {
   const url = await copyOf(template, 'bf_bench_run');
   let proxy;
   try {
