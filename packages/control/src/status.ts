@@ -4,6 +4,7 @@
 import { NotFoundError } from '@backfill/engine/errors';
 import {
   getRun,
+  type HoldView,
   isFinishedRun,
   isSucceededRun,
   listRuns,
@@ -47,16 +48,7 @@ export interface RunStatusReport {
    */
   etaSeconds: number | null;
   /** Gates holding shards of the run now: which, their value and threshold, since when, on which worker. */
-  holds: Array<{
-    workerId: string;
-    shardNo: number;
-    gate: string;
-    value: string;
-    threshold: string;
-    reason: string;
-    since: string;
-    until?: string;
-  }>;
+  holds: Array<HoldView & { workerId: string; shardNo: number }>;
 }
 
 export function runView(run: RunRow): RunView {

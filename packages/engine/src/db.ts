@@ -91,6 +91,16 @@ export async function connectClient(url: string, options: Partial<pg.ClientConfi
   return client;
 }
 
+/** `fn` with a client of the pool, released after (also when `fn` throws). */
+export async function withPoolClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    return await fn(c);
+  } finally {
+    c.release();
+  }
+}
+
 /** A pooled client, with connect failures explained (see connectFailure). */
 export async function connectPooled(pool: pg.Pool, url: string): Promise<pg.PoolClient> {
   try {

@@ -7,6 +7,7 @@ import {
   isSchemaFault,
   processRange,
 } from '@backfill/engine/backfill';
+import { withPoolClient } from '@backfill/engine/db';
 import { BadRowError, SchemaError, ShardTakenOverError, UnavailableError } from '@backfill/engine/errors';
 import {
   claimShard,
@@ -71,14 +72,7 @@ async function handBack(
   throw new DelayedError();
 }
 
-async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const c = await pool.connect();
-  try {
-    return await fn(c);
-  } finally {
-    c.release();
-  }
-}
+const withClient = withPoolClient;
 
 const PERMANENT = [BadRowError, SchemaError];
 

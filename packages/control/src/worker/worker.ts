@@ -3,13 +3,13 @@
 // within the shutdown timeout.
 import { hostname } from 'node:os';
 import { backfillPool } from '@backfill/engine/backfill';
+import { withPoolClient } from '@backfill/engine/db';
 import { HealthMonitor, RunGates } from '@backfill/engine/health';
 import { heartbeat, type RunRow, removeWorker, stealHalfOfLargestShard } from '@backfill/engine/ledger';
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type pg from 'pg';
 import { workerRedis } from '../queue/connection.js';
 import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
 import { runQueueName } from '../queue/names.js';
@@ -271,11 +271,4 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   return { done, stop, activeRuns: () => [...served.keys()] };
 }
 
-async function withPooled<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const c = await pool.connect();
-  try {
-    return await fn(c);
-  } finally {
-    c.release();
-  }
-}
+const withPooled = withPoolClient;

@@ -52,18 +52,23 @@ export interface RunProgress {
       batchSize: number;
       rowsUpdated: number;
       since: string;
-      held: {
-        gate: string;
-        value: string;
-        threshold: string;
-        reason: string;
-        since: string;
-        until?: string;
-      } | null;
+      held: HoldView | null;
     }>;
   }>;
   /** The last 10 run events (settings changes, pauses, holds), newest first. */
   events: Array<{ kind: string; message: string; details: Record<string, unknown> | null; at: string }>;
+}
+
+/** A gate holding a shard, as the worker reported it: what, how much against what, why, since when. */
+export interface HoldView {
+  gate: string;
+  value: string;
+  threshold: string;
+  reason: string;
+  /** ISO 8601. */
+  since: string;
+  /** A window: when it opens. */
+  until?: string;
 }
 
 /** A heartbeat older than this is a worker that is gone (SIGKILL, a lost machine). */
