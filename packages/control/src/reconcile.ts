@@ -79,6 +79,12 @@ export async function reconcileRun(ctx: ReconcileContext, run: RunRow): Promise<
     const missing: ShardRow[] = [];
     for (const [i, shard] of pending.entries()) {
       const state = states[i]!;
+      // The ledger first: once the job is back in the queue, a worker may claim the shard at once.
+      if (shard.status === 'running' && state !== 'active') {
+        const reason = `reconciled: running in the ledger, but no worker holds its job (${state})`;
+        if (await requeueOrphanedShard(ctx.db, run.id, shard.shardNo, shard.epoch, reason))
+          report.requeued.push(shard.shardNo);
+      }
       if (state === 'unknown') missing.push(shard);
       else if (state === 'failed' || state === 'completed') {
         const job = (await queue.getJob(shardJobId(run.id, shard.shardNo))) as Job | undefined;
@@ -86,13 +92,7 @@ export async function reconcileRun(ctx: ReconcileContext, run: RunRow): Promise<
           await job.retry(state, { resetAttemptsMade: true });
           report.retried.push(shard.shardNo);
         } else missing.push(shard); // removed meanwhile
-      }
-      if (shard.status === 'running' && state !== 'active') {
-        const reason = `reconciled: running in the ledger, but no worker holds its job (${state})`;
-        if (await requeueOrphanedShard(ctx.db, run.id, shard.shardNo, shard.epoch, reason))
-          report.requeued.push(shard.shardNo);
-      }
-      if (!LIVE_STATES.has(state) && state !== 'unknown' && state !== 'failed' && state !== 'completed') {
+      } else if (!LIVE_STATES.has(state)) {
         ctx.logger.warn({ run: run.name, shardNo: shard.shardNo, state }, 'shard job in an unexpected state');
       }
     }
