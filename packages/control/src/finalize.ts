@@ -10,7 +10,7 @@ import {
   type VerifyReport,
   verifyRange,
 } from '@backfill/engine/backfill';
-import { qualified, type TableRef } from '@backfill/engine/db';
+import { qualified, RUN_LOGS, type TableRef } from '@backfill/engine/db';
 import { CheckFailedError, ConflictError } from '@backfill/engine/errors';
 import {
   canTransitionRun,
@@ -25,6 +25,7 @@ import {
   transitionRun,
   UNFINISHED_SHARD_STATUSES,
 } from '@backfill/engine/ledger';
+import { buildEventIdIndex, DEFAULT_LOCK_POLICY } from '@backfill/engine/migrate';
 import type pg from 'pg';
 import type { ControlContext } from './context.js';
 import { requireRun } from './controls.js';
@@ -37,6 +38,8 @@ export interface FinalizeResult {
   /** Ranges still holding NULL ids behind completed shards, processed inline. */
   leftoverRanges: Array<{ fromId: string; toId: string }>;
   verify: VerifyReport;
+  /** ix_run_logs_event_id after finalize: built now (deferred by `migrate --index=auto`), or there already. */
+  index: 'built' | 'rebuilt-invalid' | 'already-valid' | 'not-run_logs';
 }
 
 const FINALIZER = 'finalize';
@@ -89,6 +92,7 @@ export async function finalizeRun(
     logger: ctx.logger,
   });
   if (verify.mismatches > 0 || verify.nullCount > 0) throw await incomplete(ctx, run, verify);
+  const index = await buildDeferredIndex(ctx, table);
   await transitionRun(ctx.db, run.id, 'finalized');
   // The ledger keeps the history; Redis needs none of it (if this fails, the reconciler clears it later).
   await withRunQueue(ctx, run, (q) => q.obliterate({ force: true }))
@@ -99,7 +103,31 @@ export async function finalizeRun(
     rowsUpdatedInline: inline.rowsUpdated,
     leftoverRanges,
     verify,
+    index,
   };
+}
+
+/**
+ * The event_id index, when `migrate --index=auto` deferred it for a big table: built now, concurrently
+ * (one sort of the finished column instead of a random insert per backfilled row). If it cannot be
+ * built now, finalize fails saying so and how: the data is complete, only the index is missing.
+ */
+async function buildDeferredIndex(ctx: ControlContext, table: TableRef): Promise<FinalizeResult['index']> {
+  if (table.schema !== RUN_LOGS.schema || table.name !== RUN_LOGS.name) return 'not-run_logs';
+  try {
+    ctx.logger.info('finalize: making sure ix_run_logs_event_id exists (CREATE INDEX CONCURRENTLY if not)');
+    return await buildEventIdIndex({
+      databaseUrl: ctx.databaseUrl,
+      logger: ctx.logger,
+      ...DEFAULT_LOCK_POLICY,
+    });
+  } catch (err) {
+    throw new CheckFailedError(
+      `finalize: every row has its event_id, but ix_run_logs_event_id could not be built now (${(err as Error).message}). ` +
+        'Build it with `backfill index`, then finalize again.',
+      { cause: err },
+    );
+  }
 }
 
 /** The inline processing of finalize: the run's rate budget, stopped by a pause, claims never left. */

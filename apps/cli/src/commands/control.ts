@@ -148,7 +148,8 @@ export function registerControl(program: Command): void {
       const r = await withCtx(async (ctx) => (await control()).finalizeRun(ctx, name, { sample: o.sample }));
       printResult(o.json, { name, ...r }, () => [
         `run ${name} finalized: ${r.shardsFinishedInline} shards finished inline (${fmtInt(r.rowsUpdatedInline)} rows); ` +
-          `verify: ${fmtInt(r.verify.rowsChecked)} sampled rows match, 0 NULL event_id in ids ${r.verify.fromId}..${r.verify.toId}`,
+          `verify: ${fmtInt(r.verify.rowsChecked)} sampled rows match, 0 NULL event_id in ids ${r.verify.fromId}..${r.verify.toId}; ` +
+          `index ix_run_logs_event_id: ${r.index}`,
       ]);
     });
 }

@@ -1,5 +1,5 @@
-import { choice, parseOptions } from '@backfill/engine/cli';
-import { migrateDown, migrateUp } from '@backfill/engine/migrate';
+import { choice, intIn, parseOptions } from '@backfill/engine/cli';
+import { INDEX_DEFER_ABOVE_ROWS, migrateDown, migrateUp } from '@backfill/engine/migrate';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { createContext } from '../context.js';
@@ -7,7 +7,8 @@ import { fmtSeconds, printResult } from '../output.js';
 import { addLockFlags, lockFlagsSchema, toLockPolicy } from './lock-flags.js';
 
 const MigrateOptions = lockFlagsSchema.extend({
-  index: choice(['concurrent', 'defer']),
+  index: choice(['auto', 'concurrent', 'defer']),
+  indexDeferAbove: intIn({ min: 0, max: Number.MAX_SAFE_INTEGER }),
   down: z.boolean().default(false),
   createDatabase: z.boolean().default(false),
   yes: z.boolean().default(false),
@@ -19,7 +20,8 @@ const INDEX_TEXT: Record<string, string> = {
   built: 'index ix_run_logs_event_id: built concurrently',
   'rebuilt-invalid':
     'index ix_run_logs_event_id: was INVALID (a failed concurrent build); dropped and rebuilt',
-  deferred: 'index ix_run_logs_event_id: deferred — build it later with `backfill index`',
+  deferred:
+    'index ix_run_logs_event_id: deferred — `backfill finalize` builds it when the backfill is done (or `backfill index`)',
   'deferred-already-valid': 'index ix_run_logs_event_id: already present and valid',
 };
 
@@ -32,8 +34,14 @@ export function registerMigrate(program: Command): void {
     )
     .option(
       '--index <mode>',
-      'concurrent: build the index now; defer: leave it for `backfill index`',
-      'concurrent',
+      'auto: build the index now for a table up to --index-defer-above rows, else after the backfill (finalize ' +
+        'builds it); concurrent: now; defer: leave it for `backfill index`',
+      'auto',
+    )
+    .option(
+      '--index-defer-above <rows>',
+      'with --index=auto: defer the index for tables with more rows than this (estimated)',
+      String(INDEX_DEFER_ABOVE_ROWS),
     )
     .option(
       '--create-database',
@@ -69,6 +77,7 @@ Examples:
     const report = await migrateUp({
       databaseUrl: env.DATABASE_URL,
       index: o.index,
+      deferAboveRows: o.indexDeferAbove,
       createDatabase: o.createDatabase,
       logger,
       ...policy,
@@ -76,7 +85,8 @@ Examples:
     printResult(o.json, report, () => [
       report.applied.length ? `applied migrations: ${report.applied.join(', ')}` : 'schema already at head',
       ...report.warnings.map((w) => `warning: ${w}`),
-      INDEX_TEXT[report.index] ?? report.index,
+      (INDEX_TEXT[report.index] ?? report.index) +
+        (report.indexChoice ? ` (auto: ~${report.indexChoice.rows.toLocaleString('en-US')} rows)` : ''),
       `done in ${fmtSeconds(report.seconds)}`,
     ]);
   });

