@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// npm run bench:scale [-- --rows 1000000,5000000,20000000]: the cost of a backfilled row as the table
+// grows, with the event_id index present during the backfill (`migrate --index=concurrent`) and built
+// after it (`--index=defer`, the `auto` choice for big tables). Per size and strategy: rows/s, database
+// CPU per row, WAL bytes per row, index size per row, end to end (backfill + index build), and the
+// batch read's and UPDATE's buffers per row (EXPLAIN (ANALYZE, BUFFERS) on a slice in the middle of
+// the table). Prints the ratio of the largest size to the smallest, MET/MISSED against 0.90, and
+// writes bench/scale-results.json.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { insertDemoRows } from '@backfill/demo-data';
+import { createPool } from '@backfill/engine/db';
+import { silentLogger } from '@backfill/engine/logger';
+import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
+import { ADMIN_URL, admin, cli, copyOf, dbUrl, dropDb, fmt, withDb } from './lib.js';
+import { startDbCpuSampler } from './pgcpu.js';
+
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000,5000000,20000000' } } });
+const sizes = values.rows.split(',').map(Number);
+if (sizes.some((n) => !Number.isInteger(n) || n < 10_000)) {
+  process.stderr.write('bench:scale: --rows must be whole numbers ≥ 10000, comma-separated\n');
+  process.exit(2);
+}
+const log = (m) => process.stderr.write(`bench:scale: ${m}\n`);
+const walBytes = (url) =>
+  withDb(url, async (c) =>
+    Number((await c.query(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 AS b`)).rows[0].b),
+  );
+const indexBytes = (url) =>
+  withDb(url, async (c) =>
+    Number(
+      (
+        await c.query(
+          `SELECT coalesce(pg_relation_size(to_regclass('ix_run_logs_event_id')), 0)::float8 AS b`,
+        )
+      ).rows[0].b,
+    ),
+  );
+
+async function buildTemplate(name, rows) {
+  await dropDb(name);
+  await admin(`CREATE DATABASE "${name}"`);
+  const url = dbUrl(name);
+  const pool = createPool(url, { max: 2 });
+  const t0 = Date.now();
+  try {
+    await insertDemoRows(pool, { rows });
+  } finally {
+    await pool.end();
+  }
+  await migrateUp({ databaseUrl: url, index: 'defer', logger: silentLogger, ...DEFAULT_LOCK_POLICY });
+  await withDb(url, (c) => c.query('VACUUM ANALYZE run_logs'));
+  log(`  template of ${fmt(rows)} rows in ${Math.round((Date.now() - t0) / 1000)} s`);
+  return url;
+}
+
+/** Buffers touched per row by the batch read and the UPDATE of one 5,000-row batch in the middle. */
+async function buffersPerBatch(url, rows) {
+  return withDb(url, async (c) => {
+    const mid = Math.floor(rows / 2);
+    const explain = async (sql) => {
+      const { rows: r } = await c.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`);
+      const p = r[0]['QUERY PLAN'][0].Plan;
+      return (p['Shared Hit Blocks'] + p['Shared Read Blocks']) / 5000;
+    };
+    await c.query('BEGIN');
+    try {
+      const read = await explain(
+        `SELECT id, xmin::text, run_id, event_type, level, message, data::text FROM run_logs
+          WHERE id > ${mid} AND id <= ${mid + 5000} AND coalesce(event_id IS NULL, false) ORDER BY id LIMIT 5000`,
+      );
+      const update = await explain(
+        `UPDATE run_logs t SET event_id = md5(t.id::text) WHERE t.id > ${mid} AND t.id <= ${mid + 5000}
+            AND coalesce(t.event_id IS NULL, false)`,
+      );
+      return { readBlocksPerRow: read, updateBlocksPerRow: update };
+    } finally {
+      await c.query('ROLLBACK');
+    }
+  });
+}
+
+async function measure(template, rows, strategy) {
+  const name = `bf_scale_${strategy}`;
+  const url = await copyOf(template, name);
+  try {
+    if (strategy === 'indexed')
+      await withDb(url, (c) => c.query('CREATE INDEX ix_run_logs_event_id ON run_logs (event_id)'));
+    await withDb(url, (c) => c.query('CHECKPOINT'));
+    const buffers = await buffersPerBatch(url, rows);
+    const wal0 = await walBytes(url);
+    const cpu = await startDbCpuSampler(ADMIN_URL, name);
+    const res = await cli(['run', '--commit', '--json'], { DATABASE_URL: url });
+    if (res.code !== 0) throw new Error(`run failed (${res.code}): ${res.stderr}`);
+    const s = JSON.parse(res.stdout);
+    let indexSeconds = 0;
+    if (strategy === 'deferred') {
+      const t0 = Date.now();
+      const ix = await cli(['index'], { DATABASE_URL: url });
+      if (ix.code !== 0) throw new Error(`index failed: ${ix.stderr}`);
+      indexSeconds = (Date.now() - t0) / 1000;
+    }
+    const dbCpuSeconds = await cpu.stop();
+    const wal = (await walBytes(url)) - wal0;
+    const index = await indexBytes(url);
+    return {
+      strategy,
+      rows,
+      rowsPerSecond: s.rowsPerSecond,
+      backfillSeconds: s.seconds,
+      indexSeconds,
+      endToEndRowsPerSecond: Math.round(rows / (s.seconds + indexSeconds)),
+      dbCpuMicrosPerRow: (dbCpuSeconds * 1e6) / rows,
+      walBytesPerRow: wal / rows,
+      indexBytesPerRow: index / rows,
+      ...buffers,
+    };
+  } finally {
+    await dropDb(name);
+  }
+}
+
+const results = { date: new Date().toISOString(), sizes, runs: [] };
+const t0 = Date.now();
+for (const rows of sizes) {
+  log(`${fmt(rows)} rows`);
+  await buildTemplate('bf_scale_template', rows);
+  for (const strategy of ['indexed', 'deferred']) {
+    log(`  backfill with the index ${strategy === 'indexed' ? 'present' : 'built after'}`);
+    results.runs.push(await measure('bf_scale_template', rows, strategy));
+  }
+  await dropDb('bf_scale_template');
+}
+const small = Math.min(...sizes);
+const large = Math.max(...sizes);
+const at = (rows, strategy) => results.runs.find((r) => r.rows === rows && r.strategy === strategy);
+results.ratios = {};
+for (const strategy of ['indexed', 'deferred']) {
+  results.ratios[strategy] = {
+    rowsPerSecond:
+      Math.round((at(large, strategy).rowsPerSecond / at(small, strategy).rowsPerSecond) * 100) / 100,
+    dbCpuPerRow:
+      Math.round((at(large, strategy).dbCpuMicrosPerRow / at(small, strategy).dbCpuMicrosPerRow) * 100) / 100,
+  };
+}
+results.seconds = Math.round((Date.now() - t0) / 1000);
+const table = [
+  [
+    'rows',
+    'index',
+    'rows/s',
+    'end to end',
+    'db CPU µs/row',
+    'WAL B/row',
+    'index B/row',
+    'read blk/row',
+    'update blk/row',
+  ],
+  ...results.runs.map((r) => [
+    fmt(r.rows),
+    r.strategy === 'indexed' ? 'during' : `after (${r.indexSeconds.toFixed(1)} s)`,
+    fmt(r.rowsPerSecond),
+    fmt(r.endToEndRowsPerSecond),
+    fmt(r.dbCpuMicrosPerRow, 1),
+    fmt(r.walBytesPerRow),
+    fmt(r.indexBytesPerRow, 1),
+    fmt(r.readBlocksPerRow, 3),
+    fmt(r.updateBlocksPerRow, 3),
+  ]),
+];
+const widths = table[0].map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
+for (const r of table) process.stdout.write(`${r.map((c, i) => String(c).padEnd(widths[i])).join('  ')}\n`);
+for (const strategy of ['indexed', 'deferred']) {
+  const r = results.ratios[strategy];
+  process.stdout.write(
+    `${r.rowsPerSecond >= 0.9 ? 'MET   ' : 'MISSED'} index ${strategy === 'indexed' ? 'during' : 'after'}: rows/s at ${fmt(large)} ≥ 0.90 × at ${fmt(small)} (${r.rowsPerSecond}; db CPU per row ${r.dbCpuPerRow} ×)\n`,
+  );
+}
+writeFileSync(new URL('./scale-results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+process.stdout.write(`\nwrote bench/scale-results.json (${results.seconds}s)\n`);
+process.exit(0);
