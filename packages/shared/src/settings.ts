@@ -136,8 +136,12 @@ export function storedRunSettings(raw: unknown): RunSettings {
 
 /** Run options that are not stored with the run: how a run is planned. */
 export const PLAN_DEFAULTS = {
-  /** Target rows per shard. */
-  shardRows: 100_000,
+  /**
+   * Target rows per shard. Big enough that a shard's pipeline start (its first read, overlapping nothing)
+   * is a small share of it; the tail of a run is work stealing's job, not small shards'. Measured here on
+   * 1M rows: 100k-row shards ran 1 and 2 workers at 0.89–0.92 × `run`, 250k-row shards at 0.96.
+   */
+  shardRows: 250_000,
   order: 'asc' as 'asc' | 'desc',
   planner: 'auto' as 'auto' | 'keyset' | 'histogram',
 };

@@ -43,7 +43,7 @@ describe('defaults', () => {
       pollIntervalMs: 1000,
       steal: true,
     });
-    expect(PLAN_DEFAULTS).toEqual({ shardRows: 100_000, order: 'asc', planner: 'auto' });
+    expect(PLAN_DEFAULTS).toEqual({ shardRows: 250_000, order: 'asc', planner: 'auto' });
     expect(SINGLE_PROCESS_WRITERS).toBe(2);
   });
 

@@ -123,6 +123,7 @@ export async function processShardJob(
         deps.budgets.count(run, b.rowsUpdated);
         activity.rowsUpdated += b.rowsUpdated;
         activity.batchSize = b.batchSize;
+        deps.lastBatchSizes.set(deps.runs.get(runId) ?? run, b.batchSize);
         log.debug(
           {
             rows: b.rowsUpdated,

@@ -15,6 +15,7 @@ import type { RunCache } from './run-cache.js';
 
 export interface ControlDeps {
   runs: RunCache;
+  lastBatchSizes: LastBatchSizes;
   budgets: RunBudgets;
   gatesFor: (run: RunRow) => RunGates;
   activity: WorkerActivity;
@@ -22,17 +23,38 @@ export interface ControlDeps {
 }
 
 export interface ShardControls
-  extends Required<Pick<ProcessRangeOptions, 'batchPolicy' | 'gate' | 'onHold'>> {
+  extends Required<Pick<ProcessRangeOptions, 'batchPolicy' | 'gate' | 'onHold'>>,
+    Pick<ProcessRangeOptions, 'startBatchSize'> {
   rateLimiter: () => RowRateLimiter;
   /** Why the gate said stop ('' while it has not). */
   stopReason: () => string;
+}
+
+/**
+ * The batch size each run's last shard ended at in this process: the next shard of the run starts
+ * there instead of growing from the run's --batch-size again (with adaptive sizing on).
+ */
+export class LastBatchSizes {
+  private readonly sizes = new Map<number, { size: number; initial: number }>();
+
+  get(run: RunRow): number | undefined {
+    const known = this.sizes.get(run.id);
+    // An operator's new --batch-size wins over what was learnt with the old one.
+    return known && known.initial === run.settings.batchSize ? known.size : undefined;
+  }
+
+  set(run: RunRow, size: number): void {
+    if (run.settings.targetBatchMs > 0) this.sizes.set(run.id, { size, initial: run.settings.batchSize });
+  }
 }
 
 export function shardControls(deps: ControlDeps, started: RunRow, activity: ShardActivity): ShardControls {
   const current = () => deps.runs.get(started.id);
   const settings = () => current()?.settings ?? started.settings;
   let stopReason = '';
+  const startAt = settings().targetBatchMs > 0 ? deps.lastBatchSizes.get(current() ?? started) : undefined;
   return {
+    ...(startAt !== undefined && { startBatchSize: startAt }),
     batchPolicy: () => batchPolicyOf(settings()),
     rateLimiter: () => deps.budgets.forRun(started, settings().maxRowsPerSecond),
     gate: async (): Promise<GateAnswer> => {

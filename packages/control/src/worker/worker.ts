@@ -21,6 +21,7 @@ import { processShardJob } from './process-shard.js';
 import { RunBudgets } from './rate.js';
 import { reconcileOnce } from './reconcile-loop.js';
 import { RunCache } from './run-cache.js';
+import { LastBatchSizes } from './shard-controls.js';
 import { ShardSlots } from './slots.js';
 
 /** Work stealing takes a shard's rest only when at least this many batches of it are left. */
@@ -90,6 +91,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     reconnectBudgetMs: s.lockDurationMs,
     gatesFor,
     activity,
+    lastBatchSizes: new LastBatchSizes(),
     isShuttingDown: () => shuttingDown,
     onDatabaseUnreachable: (err: Error) => outage.report(err),
     logger: log,

@@ -65,6 +65,11 @@ export interface ProcessRangeOptions {
   batchSize: number;
   /** Adaptive batch size (see batch-size.ts), asked before every batch so a change applies at once. */
   batchPolicy?: () => BatchSizePolicy;
+  /**
+   * The size to start at instead of the policy's initial one: where the last range of the same run
+   * ended, so each shard does not grow from scratch again. Clamped to the policy's bounds.
+   */
+  startBatchSize?: number;
   /** false = dry run: read and compute, write nothing. */
   commit: boolean;
   onBadRow: OnBadRow;
@@ -180,7 +185,10 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     readMs: 0,
     writeMs: 0,
     heldMs: 0,
-    batchSize: firstBatchSize(policy()),
+    batchSize:
+      opts.startBatchSize !== undefined
+        ? Math.max(policy().min, Math.min(policy().max, opts.startBatchSize))
+        : firstBatchSize(policy()),
   };
   let initial = policy().initial;
   /** Where the range ends: a shard's end moves down when an idle worker splits its rest off. */
