@@ -47,6 +47,14 @@ module.exports = {
       to: { path: '^packages/(?!control/|engine/|shared/)' },
     },
     {
+      name: 'operator-sits-on-the-control-plane',
+      comment:
+        'The operator plane (HTTP API, page, fleet metrics) uses control, engine and shared: no dev tooling.',
+      severity: 'error',
+      from: { path: '^packages/operator/src/' },
+      to: { path: '^packages/(?!operator/|control/|engine/|shared/)' },
+    },
+    {
       name: 'demo-data-is-tooling',
       comment: 'Dev tooling may use the engine and shared, never the control plane.',
       severity: 'error',

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerControl } from './control.js';
+import { registerDashboard } from './dashboard.js';
 import { registerDemo } from './demo.js';
 import { registerDemoData } from './demo-data.js';
 import { registerEventId } from './event-id.js';
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerVerify(program);
   registerStart(program);
   registerWorker(program);
+  registerDashboard(program);
   registerStatus(program);
   registerSet(program);
   registerControl(program);

@@ -342,3 +342,63 @@ export async function stealHalfOfLargestShard(
     return { from: toShard(from.rows[0]), stolen: toShard(stolen.rows[0]) };
   });
 }
+
+/** One page of a run's shards (optionally of one status), in shard order, with the total count. */
+export async function listShardsPage(
+  client: pg.ClientBase,
+  runId: number,
+  o: { status?: ShardStatus; offset: number; limit: number },
+): Promise<{ total: number; shards: ShardRow[] }> {
+  const { rows } = await client.query(
+    `SELECT s.*, count(*) OVER () AS total FROM backfill_shards s
+      WHERE run_id = $1 AND ($2::text IS NULL OR status = $2)
+      ORDER BY shard_no OFFSET $3 LIMIT $4`,
+    [runId, o.status ?? null, o.offset, o.limit],
+  );
+  if (rows.length === 0 && o.offset > 0) {
+    const c = await client.query(
+      'SELECT count(*)::int AS n FROM backfill_shards WHERE run_id = $1 AND ($2::text IS NULL OR status = $2)',
+      [runId, o.status ?? null],
+    );
+    return { total: c.rows[0].n, shards: [] };
+  }
+  return { total: Number(rows[0]?.total ?? 0), shards: rows.map(toShard) };
+}
+
+/** A shard's transitions, newest first. */
+export async function listShardEvents(client: pg.ClientBase, runId: number, shardNo: number, limit = 50) {
+  const { rows } = await client.query(
+    `SELECT id, from_status AS "from", to_status AS "to", worker, error_class AS "errorClass", message,
+            to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+       FROM backfill_shard_events WHERE run_id = $1 AND shard_no = $2 ORDER BY id DESC LIMIT $3`,
+    [runId, shardNo, limit],
+  );
+  return rows.map((r) => ({ ...r, id: Number(r.id) })) as Array<{
+    id: number;
+    from: string | null;
+    to: string;
+    worker: string | null;
+    errorClass: string | null;
+    message: string | null;
+    at: string;
+  }>;
+}
+
+/**
+ * Every shard of a run as a compact tuple for a map: [shardNo, status, done 0..1] (done from the
+ * checkpoint's place in the shard's id range). One statement, a few bytes per shard.
+ */
+export async function shardMap(
+  client: pg.ClientBase,
+  runId: number,
+): Promise<Array<[number, ShardStatus, number]>> {
+  const { rows } = await client.query(
+    `SELECT shard_no, status,
+            CASE WHEN status = 'completed' THEN 1
+                 WHEN checkpoint_id IS NULL OR to_id = from_id THEN 0
+                 ELSE least(1, greatest(0, (checkpoint_id - from_id + 1)::float8 / (to_id - from_id + 1)::float8)) END AS done
+       FROM backfill_shards WHERE run_id = $1 ORDER BY shard_no`,
+    [runId],
+  );
+  return rows.map((r) => [r.shard_no, r.status, Math.round(Number(r.done) * 1000) / 1000]);
+}

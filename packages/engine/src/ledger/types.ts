@@ -43,6 +43,8 @@ export interface ShardRow {
   attempts: number;
   /** Fencing token of the current claim (see claimShard). */
   epoch: number;
+  /** The batch size its worker used last (adaptive sizing moves it). */
+  batchSize: number | null;
   parentShardNo: number | null;
   worker: string | null;
   lastError: string | null;
@@ -94,6 +96,7 @@ export function toShard(r: Raw): ShardRow {
     batches: num(r.batches),
     attempts: num(r.attempts),
     epoch: num(r.epoch),
+    batchSize: r.batch_size === null || r.batch_size === undefined ? null : num(r.batch_size),
     parentShardNo:
       r.parent_shard_no === null || r.parent_shard_no === undefined ? null : num(r.parent_shard_no),
     worker: (r.worker as string | null) ?? null,
