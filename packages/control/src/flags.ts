@@ -60,6 +60,16 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
       'with an idle slot and no job waiting, take half of the work left in the biggest running shard',
     defaultValue: d.steal ? 'on' : 'off',
   },
+  {
+    flags: '--metrics-port <port>',
+    description: 'serve Prometheus metrics (/metrics) and health checks (/healthz, /readyz) here; 0 = off',
+    defaultValue: String(d.metricsPort),
+  },
+  {
+    flags: '--metrics-host <host>',
+    description: 'the address the metrics port listens on',
+    defaultValue: d.metricsHost,
+  },
 ];
 
 const WorkerFlags = z.object({
@@ -70,6 +80,8 @@ const WorkerFlags = z.object({
   stalledInterval: durationIn(LIMITS.stalledIntervalMs),
   pollInterval: durationIn(LIMITS.pollIntervalMs),
   steal: onOff,
+  metricsPort: intIn({ min: 0, max: 65_535 }),
+  metricsHost: z.string().min(1).max(255),
 });
 
 /** commander's parsed options → the worker's tuning; errors name the flag (UsageError). */
@@ -83,6 +95,8 @@ export function parseWorkerFlags(raw: unknown): WorkerTuning {
     stalledIntervalMs: o.stalledInterval,
     pollIntervalMs: o.pollInterval,
     steal: o.steal,
+    metricsPort: o.metricsPort,
+    metricsHost: o.metricsHost,
   };
 }
 

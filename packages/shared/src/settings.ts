@@ -174,6 +174,10 @@ export const WorkerSettingsSchema = z.object({
    * in the biggest running shard, so the last shards of a run never run alone on a fleet half idle.
    */
   steal: z.boolean().default(true),
+  /** Prometheus metrics and health checks (/metrics, /healthz, /readyz) on this port; 0 = none. */
+  metricsPort: z.number().int().min(0).max(65_535).default(0),
+  /** The address the metrics port listens on (all interfaces: probes and scrapers come from outside). */
+  metricsHost: z.string().min(1).max(255).default('0.0.0.0'),
 });
 export type WorkerTuning = z.infer<typeof WorkerSettingsSchema>;
 export const WORKER_SETTINGS_DEFAULTS: WorkerTuning = WorkerSettingsSchema.parse({});

@@ -42,6 +42,8 @@ describe('defaults', () => {
       stalledIntervalMs: 30_000,
       pollIntervalMs: 1000,
       steal: true,
+      metricsPort: 0,
+      metricsHost: '0.0.0.0',
     });
     expect(PLAN_DEFAULTS).toEqual({ shardRows: 250_000, order: 'asc', planner: 'auto' });
     expect(SINGLE_PROCESS_WRITERS).toBe(2);
@@ -92,6 +94,8 @@ const WORKER_BOUNDS: Bounds = {
   stalledIntervalMs: { ok: [1000, HOUR], bad: [999, 1000.5, HOUR + 1] },
   pollIntervalMs: { ok: [100, MINUTE], bad: [99, 100.5, MINUTE + 1, 2 ** 31] },
   steal: { ok: [true, false], bad: ['on', 0] },
+  metricsPort: { ok: [0, 9464, 65_535], bad: [-1, 65_536, 1.5] },
+  metricsHost: { ok: ['0.0.0.0', '127.0.0.1'], bad: ['', 5] },
 };
 
 describe.each([

@@ -124,6 +124,12 @@ export async function processShardJob(
         activity.rowsUpdated += b.rowsUpdated;
         activity.batchSize = b.batchSize;
         deps.lastBatchSizes.set(deps.runs.get(runId) ?? run, b.batchSize);
+        const labels = { run: run.name };
+        deps.metrics.rows.inc(labels, b.rowsUpdated);
+        deps.metrics.batches.inc(labels);
+        deps.metrics.batchSeconds.observe(labels, b.writeMs / 1000);
+        deps.metrics.batchSize.set(labels, b.batchSize);
+        deps.metrics.rateCap.set(labels, (deps.runs.get(runId) ?? run).settings.maxRowsPerSecond);
         log.debug(
           {
             rows: b.rowsUpdated,

@@ -10,11 +10,13 @@ import {
 import type { RunGates } from '@backfill/engine/health';
 import type { RunRow } from '@backfill/engine/ledger';
 import type { ShardActivity, WorkerActivity } from './activity.js';
+import type { WorkerMetrics } from './metrics.js';
 import type { RunBudgets } from './rate.js';
 import type { RunCache } from './run-cache.js';
 
 export interface ControlDeps {
   runs: RunCache;
+  metrics: WorkerMetrics;
   lastBatchSizes: LastBatchSizes;
   budgets: RunBudgets;
   gatesFor: (run: RunRow) => RunGates;
@@ -65,7 +67,17 @@ export function shardControls(deps: ControlDeps, started: RunRow, activity: Shar
       const decision = await deps.gatesFor(started).decide(settings());
       return decision.hold ? { hold: decision } : 'go';
     },
-    onHold: (hold) => deps.activity.hold(activity, hold),
+    onHold: (hold) => {
+      // Time held goes to the metrics when the hold ends or another gate takes over.
+      const was = activity.held;
+      if (was && was.gate !== hold?.gate) {
+        const labels = { run: started.name, gate: was.gate };
+        deps.metrics.heldSeconds.inc(labels, (Date.now() - Date.parse(was.since)) / 1000);
+        deps.metrics.held.dec(labels);
+      }
+      if (hold && was?.gate !== hold.gate) deps.metrics.held.inc({ run: started.name, gate: hold.gate });
+      deps.activity.hold(activity, hold);
+    },
     stopReason: () => stopReason,
   };
 }

@@ -8,8 +8,9 @@ import { HealthMonitor, RunGates } from '@backfill/engine/health';
 import { heartbeat, type RunRow, removeWorker, stealHalfOfLargestShard } from '@backfill/engine/ledger';
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
-import { Worker } from 'bullmq';
+import { DelayedError, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { Gauge } from 'prom-client';
 import { workerRedis } from '../queue/connection.js';
 import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
 import { runQueueName } from '../queue/names.js';
@@ -17,6 +18,7 @@ import { WorkerActivity } from './activity.js';
 import { listenForControl } from './control-listener.js';
 import { DatabaseOutage } from './database-outage.js';
 import { type LockWatch, watchLocks } from './lock-watch.js';
+import { serveMetrics, WorkerMetrics } from './metrics.js';
 import { processShardJob } from './process-shard.js';
 import { RunBudgets } from './rate.js';
 import { reconcileOnce } from './reconcile-loop.js';
@@ -65,6 +67,43 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   };
   const activity = new WorkerActivity();
   const slots = new ShardSlots(s.concurrency);
+  const metrics = new WorkerMetrics(s.workerId);
+  new Gauge({
+    name: 'backfill_worker_slots_in_use',
+    help: 'Shard slots in use (of --concurrency)',
+    registers: [metrics.registry],
+    collect() {
+      this.set(slots.inUse());
+    },
+  });
+  /** How each shard job ended, and the class of what it threw, as metrics. */
+  const measured = async <T extends { outcome: string }>(run: string, fn: () => Promise<T>): Promise<T> => {
+    metrics.inFlight.inc();
+    try {
+      const out = await fn();
+      metrics.outcomes.inc({ run, outcome: out.outcome });
+      return out;
+    } catch (err) {
+      const handedBack = err instanceof DelayedError || err instanceof WaitingError;
+      metrics.outcomes.inc({ run, outcome: handedBack ? 'handed_back' : 'failed' });
+      if (!handedBack) metrics.errors.inc({ run, class: (err as Error).constructor?.name ?? 'Error' });
+      throw err;
+    } finally {
+      metrics.inFlight.dec();
+    }
+  };
+  const metricsServer =
+    s.metricsPort > 0
+      ? serveMetrics(metrics, {
+          host: s.metricsHost,
+          port: s.metricsPort,
+          ready: () => !shuttingDown && !outage.isDown(),
+        })
+      : null;
+  metricsServer?.then(
+    (srv) => log.info({ address: srv.address() }, 'metrics and health checks served'),
+    (err) => log.error({ err: (err as Error).message, port: s.metricsPort }, 'cannot serve metrics'),
+  );
   const startedAt = new Date();
   /** The runs served: a BullMQ Worker each, with its own Redis connection and lock watch. */
   const served = new Map<number, { worker: Worker; connection: Redis; watch: LockWatch }>();
@@ -92,6 +131,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     gatesFor,
     activity,
     lastBatchSizes: new LastBatchSizes(),
+    metrics,
     isShuttingDown: () => shuttingDown,
     onDatabaseUnreachable: (err: Error) => outage.report(err),
     logger: log,
@@ -108,7 +148,9 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     const worker = new Worker(
       runQueueName(run),
       (job, token, signal) =>
-        watch!.track(job, () => slots.run(() => processShardJob(job, token, deps, signal))),
+        watch!.track(job, () =>
+          slots.run(() => measured(run.name, () => processShardJob(job, token, deps, signal))),
+        ),
       {
         connection,
         prefix: s.prefix,
@@ -265,6 +307,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     await Promise.race([pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
     redis.disconnect();
     for (const { connection } of served.values()) connection.disconnect();
+    await metricsServer?.then((srv) => new Promise((r) => srv.close(() => r(undefined)))).catch(() => {});
     log.info({ peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }, 'worker stopped');
     resolveDone();
     return done;
