@@ -16,6 +16,8 @@ export class WorkerMetrics {
   readonly outcomes: Counter<'run' | 'outcome'>;
   readonly errors: Counter<'run' | 'class'>;
   readonly inFlight: Gauge;
+  /** Read when scraped: how many of --concurrency slots are in use. */
+  slotsInUse: () => number = () => 0;
 
   constructor(workerId: string) {
     const r = [this.registry];
@@ -80,6 +82,15 @@ export class WorkerMetrics {
       name: 'backfill_shards_in_flight',
       help: 'Shards this worker works on now',
       registers: r,
+    });
+    const slots = () => this.slotsInUse();
+    new Gauge({
+      name: 'backfill_worker_slots_in_use',
+      help: 'Shard slots in use (of --concurrency)',
+      registers: r,
+      collect() {
+        this.set(slots());
+      },
     });
   }
 }

@@ -10,7 +10,6 @@ import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
 import { DelayedError, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { Gauge } from 'prom-client';
 import { workerRedis } from '../queue/connection.js';
 import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
 import { runQueueName } from '../queue/names.js';
@@ -68,14 +67,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   const activity = new WorkerActivity();
   const slots = new ShardSlots(s.concurrency);
   const metrics = new WorkerMetrics(s.workerId);
-  new Gauge({
-    name: 'backfill_worker_slots_in_use',
-    help: 'Shard slots in use (of --concurrency)',
-    registers: [metrics.registry],
-    collect() {
-      this.set(slots.inUse());
-    },
-  });
+  metrics.slotsInUse = () => slots.inUse();
   /** How each shard job ended, and the class of what it threw, as metrics. */
   const measured = async <T extends { outcome: string }>(run: string, fn: () => Promise<T>): Promise<T> => {
     metrics.inFlight.inc();
