@@ -39,7 +39,7 @@ async function scrape(port: number): Promise<Map<string, Family>> {
   expect(res.headers.get('content-type')).toMatch(/text\/plain/);
   return new Map((parsePrometheusTextFormat(await res.text()) as Family[]).map((f) => [f.name, f]));
 }
-const valueOf = (m: Map<string, Family>, name: string, labels: Record<string, string>) =>
+const sampleOf = (m: Map<string, Family>, name: string, labels: Record<string, string>) =>
   Number(
     m.get(name)?.metrics.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v))?.value ??
       Number.NaN,
@@ -76,28 +76,28 @@ describe('worker metrics', { timeout: 120_000 }, () => {
     // Outside the window: held.
     await waitFor(
       'a window hold',
-      async () => valueOf(await scrape(port), 'backfill_shards_held', { run: 'm', gate: 'window' }) >= 1,
+      async () => sampleOf(await scrape(port), 'backfill_shards_held', { run: 'm', gate: 'window' }) >= 1,
     );
     expect((await runCli(['set', 'm', '--window', 'off'], env)).code).toBe(0);
     await waitFor(
       'rows to be written',
-      async () => valueOf(await scrape(port), 'backfill_rows_updated_total', { run: 'm' }) > 0,
+      async () => sampleOf(await scrape(port), 'backfill_rows_updated_total', { run: 'm' }) > 0,
     );
     const during = await scrape(port);
-    expect(valueOf(during, 'backfill_gate_held_seconds_total', { run: 'm', gate: 'window' })).toBeGreaterThan(
-      0,
-    );
-    expect(valueOf(during, 'backfill_rate_cap_rows_per_second', { run: 'm' })).toBe(8000);
-    expect(valueOf(during, 'backfill_batch_size', { run: 'm' })).toBeGreaterThan(0);
+    expect(
+      sampleOf(during, 'backfill_gate_held_seconds_total', { run: 'm', gate: 'window' }),
+    ).toBeGreaterThan(0);
+    expect(sampleOf(during, 'backfill_rate_cap_rows_per_second', { run: 'm' })).toBe(8000);
+    expect(sampleOf(during, 'backfill_batch_size', { run: 'm' })).toBeGreaterThan(0);
     const histogram = during.get('backfill_batch_duration_seconds')?.metrics[0];
     expect(Number(histogram?.buckets?.['+Inf'])).toBeGreaterThan(0);
     expect(during.get('backfill_rows_updated_total')?.metrics[0]?.labels?.worker).toMatch(/:\d+$/);
     expect(during.has('process_resident_memory_bytes')).toBe(true);
     await waitForRunStatus(url, 'm', 'completed', 60_000);
     const after = await scrape(port);
-    expect(valueOf(after, 'backfill_rows_updated_total', { run: 'm' })).toBe(40_000);
+    expect(sampleOf(after, 'backfill_rows_updated_total', { run: 'm' })).toBe(40_000);
     expect(
-      valueOf(after, 'backfill_shard_outcomes_total', { run: 'm', outcome: 'completed' }),
+      sampleOf(after, 'backfill_shard_outcomes_total', { run: 'm', outcome: 'completed' }),
     ).toBeGreaterThanOrEqual(2);
     // No shard label anywhere: bounded cardinality.
     for (const f of after.values())
