@@ -7,6 +7,7 @@ import { insertDemoRows } from '@backfill/demo-data';
 import { createPool } from '@backfill/engine/db';
 import { silentLogger } from '@backfill/engine/logger';
 import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
+import { benchDashboard } from './dashboard.js';
 import { benchEventId } from './event-id.js';
 import { benchFleet, benchQueueMemory, throughputSvg } from './fleet.js';
 import { admin, dbUrl, dropDb, fmt, withDb } from './lib.js';
@@ -119,6 +120,9 @@ log(`sparse table: ${fmt(sparseRows)} rows over ids up to ~10^10 (planning, Redi
   await dropDb(name);
 }
 
+log('dashboard: 10,000 shards and 20 workers (run page latency, live feed cost with 1 and 50 pages)');
+results.dashboard = await benchDashboard();
+
 function averageRun(samples) {
   const mean = (k) => samples.reduce((t, x) => t + x[k], 0) / samples.length;
   return {
@@ -182,6 +186,15 @@ results.targets = [
     results.fleet.every((f) => f.queueOverhead !== null && f.queueOverhead < 0.05),
   ],
   ['worker peak RSS < 200 MB (every fleet)', results.fleet.every((f) => f.peakRssMb < 200)],
+  [
+    'dashboard: run page API p99 < 100 ms at 10,000 shards and 20 workers',
+    results.dashboard.runPage.p99 < 100,
+  ],
+  [
+    'dashboard: live feed database cost with 50 pages ≤ 1.2 × with 1',
+    results.dashboard.feedTransactionsPerSecond.fiftyPages <=
+      1.2 * Math.max(0.1, results.dashboard.feedTransactionsPerSecond.onePage),
+  ],
 ].map(([target, met]) => ({ target, met }));
 results.seconds = Math.round((Date.now() - t0) / 1000);
 await dropDb(TEMPLATE);
@@ -268,6 +281,13 @@ const table = [
     '',
     '',
     `${results.sparse.plan.histogram.ms} ms, ${results.sparse.plan.histogram.shards} shards of ${results.sparse.plan.histogram.minRows}..${results.sparse.plan.histogram.maxRows} rows`,
+  ],
+  [
+    'dashboard, 10,000 shards',
+    '',
+    '',
+    '',
+    `run page p50/p99 ${results.dashboard.runPage.p50}/${results.dashboard.runPage.p99} ms; shard map p99 ${results.dashboard.shardMap.p99} ms; feed ${results.dashboard.feedTransactionsPerSecond.onePage} → ${results.dashboard.feedTransactionsPerSecond.fiftyPages} db tx/s (1 → 50 pages)`,
   ],
   [
     'Redis per queued shard',
