@@ -32,7 +32,7 @@ const freePort = () =>
 
 type Family = {
   name: string;
-  metrics: Array<{ labels?: Record<string, string>; value?: string; count?: string }>;
+  metrics: Array<{ labels?: Record<string, string>; value?: string; buckets?: Record<string, string> }>;
 };
 async function scrape(port: number): Promise<Map<string, Family>> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);

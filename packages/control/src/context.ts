@@ -1,13 +1,13 @@
 // What control-plane operations need: the ledger (PostgreSQL), the queues (Redis), a logger.
 import { connectClient } from '@backfill/engine/db';
 import type { Logger } from '@backfill/engine/logger';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import type { RedisClient } from './queue/connection.js';
 import { connectRedis } from './queue/connection.js';
 
 export interface ControlContext {
   db: pg.Client;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   databaseUrl: string;
   logger: Logger;

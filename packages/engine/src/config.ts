@@ -38,7 +38,7 @@ const postgresUrl = urlWithScheme(['postgres:', 'postgresql:']).refine(
 );
 
 /** ioredis reads the path as the database number and quietly uses 0 for anything else. */
-const redisUrl = urlWithScheme(['redis:', 'rediss:']).refine(
+const redisUrl = urlWithScheme(['redis:', 'rediss:', 'redis+cluster:']).refine(
   (s) => {
     const path = new URL(s).pathname;
     return path === '' || path === '/' || /^\/\d{1,5}$/.test(path);
@@ -69,6 +69,15 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     const name = String(issue.path[0]);
     const accepted = name === 'LOG_LEVEL' ? ` (accepted: ${LOG_LEVELS.join(', ')})` : '';
     throw new UsageError(`environment variable ${name}: ${issue.message}${accepted}`);
+  }
+  // On a Redis Cluster every key of a queue must hash to one slot: the {hash tag} in the prefix.
+  if (
+    new URL(result.data.REDIS_URL).protocol === 'redis+cluster:' &&
+    !/\{[^{}]+\}/.test(result.data.QUEUE_PREFIX)
+  ) {
+    throw new UsageError(
+      `environment variable QUEUE_PREFIX: must hold a {hash tag} on a Redis Cluster (REDIS_URL is redis+cluster://), e.g. {${result.data.QUEUE_PREFIX}}`,
+    );
   }
   return result.data;
 }

@@ -2,13 +2,13 @@
 // workers (a split shard's halves) enqueue through here alike.
 import { listShards, PENDING_SHARD_STATUSES, type RunRow, type ShardRow } from '@backfill/engine/ledger';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import type { RedisClient } from './connection.js';
 import { type RetryPolicy, shardJobOptions } from './jobs.js';
 import { runQueueName, SHARD_JOB_NAME, type ShardJobData } from './names.js';
 
 export interface QueueConfig {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
 }
 

@@ -21,15 +21,15 @@ import {
 import type { Logger } from '@backfill/engine/logger';
 import { RUN_SETTINGS_DEFAULTS } from '@backfill/shared/settings';
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import type { RedisClient } from '../queue/connection.js';
 import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
 import { ShardJobData } from '../queue/names.js';
 import { type ControlDeps, shardControls } from './shard-controls.js';
 
 export interface ShardDeps extends ControlDeps {
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   workerId: string;
   /** UPDATEs in flight per shard (WorkerSettings.writers). */

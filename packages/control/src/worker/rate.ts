@@ -3,8 +3,8 @@
 // run's queue name, which is unique across the databases that may share one Redis and prefix (run ids
 // are not: every ledger starts at 1).
 import { type RowRateLimiter, rowLimiter, unlimited } from '@backfill/engine/backfill';
-import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
+import type { RedisClient } from '../queue/connection.js';
 import { RATE_HISTORY_SECONDS, rateKey, runQueueName } from '../queue/names.js';
 
 type RunRef = { id: number; queue: string | null };
@@ -13,7 +13,7 @@ export class RunBudgets {
   private limiters = new Map<string, { rate: number; limiter: RowRateLimiter }>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

@@ -2,8 +2,8 @@
 // whoever takes the advisory lock first does the pass, the others skip it. The lock is a session lock
 // on one pooled connection, held for the pass only.
 import type { Logger } from '@backfill/engine/logger';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import type { RedisClient } from '../queue/connection.js';
 import { reconcileAll } from '../reconcile.js';
 
 /** pg_try_advisory_lock key for the reconcile pass ("reco"). */
@@ -11,7 +11,7 @@ export const RECONCILE_LOCK_KEY = 0x7265_636f;
 
 export async function reconcileOnce(
   pool: pg.Pool,
-  q: { redis: Redis; prefix: string },
+  q: { redis: RedisClient; prefix: string },
   logger: Logger,
 ): Promise<'done' | 'busy'> {
   const client = await pool.connect();

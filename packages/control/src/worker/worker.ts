@@ -9,7 +9,7 @@ import { heartbeat, type RunRow, removeWorker, stealHalfOfLargestShard } from '@
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
 import { DelayedError, WaitingError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/connection.js';
 import { workerRedis } from '../queue/connection.js';
 import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
 import { runQueueName } from '../queue/names.js';
@@ -98,7 +98,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   );
   const startedAt = new Date();
   /** The runs served: a BullMQ Worker each, with its own Redis connection and lock watch. */
-  const served = new Map<number, { worker: Worker; connection: Redis; watch: LockWatch }>();
+  const served = new Map<number, { worker: Worker; connection: RedisClient; watch: LockWatch }>();
   const outage = new DatabaseOutage(pool, log, (down) => {
     for (const { worker } of served.values()) {
       if (down) void worker.pause(true).catch(() => {});
