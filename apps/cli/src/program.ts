@@ -17,9 +17,10 @@ export function buildProgram(): Command {
     'after',
     `
 Environment:
-  DATABASE_URL  PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/backfill)
-  REDIS_URL     Redis URL for the distributed mode (default redis://127.0.0.1:6379)
-  LOG_LEVEL     fatal|error|warn|info|debug|trace|silent (default info); logs are JSON on stderr
+  DATABASE_URL   PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/backfill)
+  REDIS_URL      Redis URL for the distributed mode (default redis://127.0.0.1:6379)
+  QUEUE_BACKEND  redis (default) or postgres: queues in PostgreSQL, no Redis at all
+  LOG_LEVEL      fatal|error|warn|info|debug|trace|silent (default info); logs are JSON on stderr
 
 Exit codes: 0 ok · 1 a check failed or the work failed · 2 bad usage or input (nothing written)
             3 PostgreSQL/Redis unreachable · 130/143 interrupted by SIGINT/SIGTERM (resumable)`,

@@ -230,7 +230,7 @@ describe('backfill migrate', () => {
     const migrated = await runCli(['migrate', '--index=defer'], env);
     expect(migrated.code, migrated.stderr).toBe(0);
     expect(migrated.stdout).toMatch(
-      /index ix_run_logs_event_id: deferred — build it later with `backfill index`/,
+      /index ix_run_logs_event_id: deferred — `backfill finalize` builds it when the backfill is done \(or `backfill index`\)/,
     );
     expect(await hasEventIdColumn(url)).toBe(true);
     expect(await eventIdIndex(url)).toBeUndefined();

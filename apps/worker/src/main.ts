@@ -24,6 +24,7 @@ Environment:
   DATABASE_URL  PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/backfill)
   REDIS_URL     Redis URL (default redis://127.0.0.1:6379)
   QUEUE_PREFIX  BullMQ key prefix (default backfill)
+  QUEUE_BACKEND redis (default) or postgres: queues in PostgreSQL, no Redis at all
   LOG_LEVEL     fatal|error|warn|info|debug|trace|silent (default info); logs are JSON on stderr
 
 Exit codes: 0 stopped by a signal after a clean shutdown · 1 a fault · 2 bad flag or variable

@@ -2,7 +2,7 @@
 // forces the close at --shutdown-timeout and the shard comes back to another worker; one worker process
 // serves every active run of its database at once.
 import type { ChildProcess } from 'node:child_process';
-import { openControl, startRun } from '@backfill/control';
+import { closeControl, openControl, startRun } from '@backfill/control';
 import { verifyRange } from '@backfill/engine/backfill';
 import { silentLogger } from '@backfill/engine/logger';
 import { RUN_SETTINGS_DEFAULTS } from '@backfill/shared/settings';
@@ -172,8 +172,7 @@ describe('distributed mode: operating workers', { timeout: 300_000 }, () => {
       });
       expect(b.outcome).toBe('started');
     } finally {
-      await ctx.redis.quit();
-      await ctx.db.end();
+      await closeControl(ctx);
     }
     const fleet = startFleet(1, env);
     try {
@@ -219,7 +218,8 @@ describe('distributed mode: operating workers', { timeout: 300_000 }, () => {
       );
       return rows;
     });
-    expect(perShard).toHaveLength(6 + 4);
+    // 6 + 4 planned; an idle slot may have stolen half of a running shard (a new shard, done once too).
+    expect(perShard.length).toBeGreaterThanOrEqual(6 + 4);
     for (const s of perShard)
       expect(s, `run ${s.run_id} shard ${s.shard_no}`).toMatchObject({ status: 'completed', completed: 1 });
     const workers = await withClient(url, async (c) => {

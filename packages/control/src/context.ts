@@ -1,13 +1,13 @@
-// What control-plane operations need: the ledger (PostgreSQL), the queues (Redis), a logger.
+// What control-plane operations need: the ledger (PostgreSQL), the queues (a transport: Redis, or
+// PostgreSQL alone), a logger.
 import { connectClient } from '@backfill/engine/db';
 import type { Logger } from '@backfill/engine/logger';
 import type pg from 'pg';
-import type { RedisClient } from './queue/connection.js';
-import { connectRedis } from './queue/connection.js';
+import { openTransport, type QueueBackendKind, type QueueTransport } from './queue/transport.js';
 
 export interface ControlContext {
   db: pg.Client;
-  redis: RedisClient;
+  transport: QueueTransport;
   prefix: string;
   databaseUrl: string;
   logger: Logger;
@@ -17,14 +17,21 @@ export interface ControlConfig {
   databaseUrl: string;
   redisUrl: string;
   prefix: string;
+  /** Where the queues live (QUEUE_BACKEND; default redis). */
+  backend?: QueueBackendKind;
   logger: Logger;
 }
 
 export async function openControl(cfg: ControlConfig): Promise<ControlContext> {
   const db = await connectClient(cfg.databaseUrl, { application_name: 'backfill-control' });
   try {
-    const redis = await connectRedis(cfg.redisUrl);
-    return { db, redis, prefix: cfg.prefix, databaseUrl: cfg.databaseUrl, logger: cfg.logger };
+    const transport = await openTransport({
+      backend: cfg.backend ?? 'redis',
+      redisUrl: cfg.redisUrl,
+      databaseUrl: cfg.databaseUrl,
+      prefix: cfg.prefix,
+    });
+    return { db, transport, prefix: cfg.prefix, databaseUrl: cfg.databaseUrl, logger: cfg.logger };
   } catch (err) {
     await db.end();
     throw err;
@@ -32,7 +39,7 @@ export async function openControl(cfg: ControlConfig): Promise<ControlContext> {
 }
 
 export async function closeControl(ctx: ControlContext): Promise<void> {
-  ctx.redis.disconnect();
+  await ctx.transport.close().catch(() => {});
   await ctx.db.end().catch(() => {});
 }
 

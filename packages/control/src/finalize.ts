@@ -143,7 +143,7 @@ class InlineWork {
     private readonly pool: pg.Pool,
     private readonly onProgress?: (rows: number) => void,
   ) {
-    this.budgets = new RunBudgets(ctx.redis, ctx.prefix);
+    this.budgets = new RunBudgets(ctx.transport);
     this.status = { value: run.status, at: Date.now() };
   }
 

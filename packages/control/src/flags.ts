@@ -103,12 +103,13 @@ export function parseWorkerFlags(raw: unknown): WorkerTuning {
 /** The worker's whole settings: its tuning, the services from the environment, and its name in the ledger. */
 export function workerSettings(
   tuning: WorkerTuning,
-  env: { DATABASE_URL: string; REDIS_URL: string; QUEUE_PREFIX: string },
+  env: { DATABASE_URL: string; REDIS_URL: string; QUEUE_PREFIX: string; QUEUE_BACKEND: 'redis' | 'postgres' },
 ): WorkerSettings {
   return {
     ...tuning,
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
+    queueBackend: env.QUEUE_BACKEND,
     prefix: env.QUEUE_PREFIX,
     workerId: `${hostname()}:${process.pid}`,
   };

@@ -14,7 +14,7 @@ import {
 } from '@backfill/engine/ledger';
 import type { ControlContext } from './context.js';
 import { withRunQueue } from './queue/enqueue.js';
-import { RATE_HISTORY_SECONDS, rateKey, runQueueName } from './queue/names.js';
+import { RATE_HISTORY_SECONDS, runQueueName } from './queue/names.js';
 
 /** A run row as JSON: ids as decimal strings, times as ISO 8601. */
 export type RunView = Omit<
@@ -70,11 +70,8 @@ export async function rowsPerSecondSeries(
   seconds = RATE_HISTORY_SECONDS,
   now = Date.now(),
 ): Promise<number[]> {
-  const sec = Math.floor(now / 1000);
-  const queue = runQueueName(run);
   // The current second is still filling up: the complete seconds before it.
-  const keys = Array.from({ length: seconds }, (_, i) => rateKey(ctx.prefix, queue, sec - seconds + i));
-  return (await ctx.redis.mget(...keys)).map((v) => Number(v ?? 0));
+  return ctx.transport.series(runQueueName(run), seconds, now);
 }
 
 export async function rowsPerSecondLastMinute(

@@ -50,6 +50,8 @@ export const EnvSchema = z.object({
   DATABASE_URL: postgresUrl.default(DEFAULT_DATABASE_URL),
   REDIS_URL: redisUrl.default(DEFAULT_REDIS_URL),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** Where the queues live: redis (BullMQ's own), or postgres (no Redis at all; next to the ledger). */
+  QUEUE_BACKEND: z.enum(['redis', 'postgres'], { message: 'must be redis or postgres' }).default('redis'),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_{}.-]+$/, { message: 'must be letters, digits, _ . - { } (no spaces or colons)' })

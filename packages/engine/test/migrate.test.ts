@@ -51,6 +51,7 @@ describe('migrate', () => {
       '0004_shard_epoch',
       '0005_queue_cleared',
       '0006_live_settings_gates',
+      '0007_postgres_queues',
     ]);
     expect(first.index).toBe('built');
     const cols = await columnsOf(url);
@@ -64,6 +65,8 @@ describe('migrate', () => {
     );
     expect(tables.rows.map((r) => r.tablename)).toEqual([
       'backfill_errors',
+      'backfill_rate_budget',
+      'backfill_rate_seconds',
       'backfill_run_events',
       'backfill_runs',
       'backfill_shard_events',
@@ -219,6 +222,7 @@ describe('migrate', () => {
       '0004_shard_epoch',
       '0005_queue_cleared',
       '0006_live_settings_gates',
+      '0007_postgres_queues',
     ]);
     expect(up.index).toBe('built');
     const count = await withClient(url, (c) => c.query('SELECT count(*)::int AS n FROM run_logs'));

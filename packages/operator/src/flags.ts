@@ -41,6 +41,7 @@ export interface DashboardSettings {
   databaseUrl: string;
   redisUrl: string;
   prefix: string;
+  queueBackend: 'redis' | 'postgres';
 }
 
 /** commander's options and the environment → settings; errors name the flag or variable. */
@@ -50,6 +51,7 @@ export function dashboardSettings(
     DATABASE_URL: string;
     REDIS_URL: string;
     QUEUE_PREFIX: string;
+    QUEUE_BACKEND: 'redis' | 'postgres';
     DASHBOARD_TOKEN?: string | undefined;
   },
 ): DashboardSettings {
@@ -67,5 +69,6 @@ export function dashboardSettings(
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
     prefix: env.QUEUE_PREFIX,
+    queueBackend: env.QUEUE_BACKEND,
   };
 }

@@ -31,7 +31,7 @@ export async function registerQueueView(
     }
     for (const [name, r] of want) {
       if (shown.has(name)) continue;
-      const q = openRunQueue({ id: Number(r.run.id), queue: name }, { redis: ctx.redis, prefix: ctx.prefix });
+      const q = openRunQueue({ id: Number(r.run.id), queue: name }, { transport: ctx.transport });
       shown.set(name, q);
       board.addQueue(
         new BullMQAdapter(q, {

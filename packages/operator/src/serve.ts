@@ -9,6 +9,7 @@ export async function serveDashboard(s: DashboardSettings, logger: Logger): Prom
   const ctx = await openControl({
     databaseUrl: s.databaseUrl,
     redisUrl: s.redisUrl,
+    backend: s.queueBackend,
     prefix: s.prefix,
     logger,
   });

@@ -15,7 +15,8 @@ async function exposed(): Promise<Set<string>> {
   for (const registry of [new WorkerMetrics('w:1').registry, fleetMetrics().registry]) {
     for (const m of await registry.getMetricsAsJSON()) {
       names.add(m.name);
-      if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
+      if (String(m.type) === 'histogram')
+        for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
     }
   }
   return names;

@@ -152,6 +152,27 @@ export const backfillWorkers = pgTable('backfill_workers', {
   info: jsonb('info').notNull(),
 });
 
+/**
+ * Queues in PostgreSQL (QUEUE_BACKEND=postgres, no Redis): the rows written per second of each run's
+ * queue (what Redis counters hold otherwise; kept 16 minutes), and the shared rows-per-second budgets
+ * (rate-limiter-flexible's table layout).
+ */
+export const backfillRateSeconds = pgTable(
+  'backfill_rate_seconds',
+  {
+    queue: text('queue').notNull(),
+    second: bigint('second', { mode: 'number' }).notNull(),
+    rows: bigint('rows', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.queue, t.second] })],
+);
+
+export const backfillRateBudget = pgTable('backfill_rate_budget', {
+  key: varchar('key', { length: 255 }).primaryKey(),
+  points: integer('points').notNull().default(0),
+  expire: bigint('expire', { mode: 'number' }),
+});
+
 /** Rows whose event id could not be computed, recorded by `--on-bad-row=skip`. */
 export const backfillErrors = pgTable(
   'backfill_errors',

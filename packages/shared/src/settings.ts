@@ -187,6 +187,8 @@ export interface WorkerSettings extends WorkerTuning {
   databaseUrl: string;
   redisUrl: string;
   prefix: string;
+  /** Where the queues live (QUEUE_BACKEND). */
+  queueBackend: 'redis' | 'postgres';
   /** Name recorded in the ledger for the shards this process works on. */
   workerId: string;
 }

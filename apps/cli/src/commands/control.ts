@@ -15,7 +15,13 @@ const control = () => import('@backfill/control');
 async function withCtx<T>(fn: (ctx: ControlContext) => Promise<T>): Promise<T> {
   const { env, logger } = createContext();
   return (await control()).withControl(
-    { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
+    {
+      databaseUrl: env.DATABASE_URL,
+      redisUrl: env.REDIS_URL,
+      prefix: env.QUEUE_PREFIX,
+      backend: env.QUEUE_BACKEND,
+      logger,
+    },
     fn,
   );
 }

@@ -126,7 +126,7 @@ export function registerDemo(program: Command): void {
       };
       const started = Date.now();
       // Both services up front, each with its address and how to start it.
-      (await (await control()).connectRedis(env.REDIS_URL)).disconnect();
+      if (env.QUEUE_BACKEND === 'redis') (await (await control()).connectRedis(env.REDIS_URL)).disconnect();
       out(
         `backfill demo: database ${redactUrl(url)} (reset), Redis ${redactUrl(env.REDIS_URL)}, prefix ${DEMO_PREFIX}`,
       );
@@ -161,7 +161,13 @@ export function registerDemo(program: Command): void {
         `[2/5] migrate: ${migrated.applied.join(', ')}; index ${migrated.index}; ${fmtSeconds(migrated.seconds)}`,
       );
 
-      const controlConfig = { databaseUrl: url, redisUrl: env.REDIS_URL, prefix: DEMO_PREFIX, logger };
+      const controlConfig = {
+        databaseUrl: url,
+        redisUrl: env.REDIS_URL,
+        prefix: DEMO_PREFIX,
+        backend: env.QUEUE_BACKEND,
+        logger,
+      };
       const runStarted = Date.now();
       const start = await (await control()).withControl(controlConfig, async (ctx) =>
         (await control()).startRun(ctx, {

@@ -39,7 +39,13 @@ Examples:
         throw new UsageError('set: give at least one setting to change (see backfill set --help)');
       const { env, logger } = createContext();
       const r = await (await control()).withControl(
-        { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
+        {
+          databaseUrl: env.DATABASE_URL,
+          redisUrl: env.REDIS_URL,
+          prefix: env.QUEUE_PREFIX,
+          backend: env.QUEUE_BACKEND,
+          logger,
+        },
         async (ctx) => {
           try {
             return await (await control()).setRunSettings(ctx, name, patch);

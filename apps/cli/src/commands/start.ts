@@ -70,7 +70,13 @@ Settings can be changed while the run goes: backfill set NAME --max-rows-per-sec
       const settings = runSettingsFromFlags(raw);
       const { env, logger } = createContext();
       const result = await (await control()).withControl(
-        { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
+        {
+          databaseUrl: env.DATABASE_URL,
+          redisUrl: env.REDIS_URL,
+          prefix: env.QUEUE_PREFIX,
+          backend: env.QUEUE_BACKEND,
+          logger,
+        },
         async (ctx) =>
           (await control()).startRun(ctx, {
             name: o.name,

@@ -128,7 +128,13 @@ export function registerStatus(program: Command): void {
       const o = parseOptions(StatusOptions, raw);
       const { env, logger } = createContext();
       await (await control()).withControl(
-        { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger },
+        {
+          databaseUrl: env.DATABASE_URL,
+          redisUrl: env.REDIS_URL,
+          prefix: env.QUEUE_PREFIX,
+          backend: env.QUEUE_BACKEND,
+          logger,
+        },
         async (ctx) => {
           if (o.watch) {
             if (!name) throw new UsageError('--watch needs a run name');

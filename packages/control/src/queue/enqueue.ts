@@ -1,19 +1,18 @@
 // The run's BullMQ queue, and putting its shards in it. The producer (start, retry, recover) and the
 // workers (a split shard's halves) enqueue through here alike.
 import { listShards, PENDING_SHARD_STATUSES, type RunRow, type ShardRow } from '@backfill/engine/ledger';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type pg from 'pg';
-import type { RedisClient } from './connection.js';
 import { type RetryPolicy, shardJobOptions } from './jobs.js';
 import { runQueueName, SHARD_JOB_NAME, type ShardJobData } from './names.js';
+import type { QueueTransport } from './transport.js';
 
 export interface QueueConfig {
-  redis: RedisClient;
-  prefix: string;
+  transport: QueueTransport;
 }
 
 export function openRunQueue(run: { id: number; queue: string | null }, q: QueueConfig): Queue<ShardJobData> {
-  return new Queue<ShardJobData>(runQueueName(run), { connection: q.redis, prefix: q.prefix });
+  return q.transport.queue<ShardJobData>(runQueueName(run));
 }
 
 /** Opens the run's queue for `fn` and closes it after (the Redis connection is the caller's). */

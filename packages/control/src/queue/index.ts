@@ -3,3 +3,4 @@ export * from './connection.js';
 export * from './enqueue.js';
 export * from './jobs.js';
 export * from './names.js';
+export * from './transport.js';

@@ -22,15 +22,14 @@ import type { Logger } from '@backfill/engine/logger';
 import { RUN_SETTINGS_DEFAULTS } from '@backfill/shared/settings';
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type pg from 'pg';
-import type { RedisClient } from '../queue/connection.js';
 import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
 import { ShardJobData } from '../queue/names.js';
+import type { QueueTransport } from '../queue/transport.js';
 import { type ControlDeps, shardControls } from './shard-controls.js';
 
 export interface ShardDeps extends ControlDeps {
   pool: pg.Pool;
-  redis: RedisClient;
-  prefix: string;
+  transport: QueueTransport;
   workerId: string;
   /** UPDATEs in flight per shard (WorkerSettings.writers). */
   writers: number;

@@ -1,21 +1,18 @@
-// Per-run row budgets shared by every worker (a Redis token bucket that splits itself across however
-// many replicas run), and the per-second counters `status` turns into rows/s. Both are keyed by the
-// run's queue name, which is unique across the databases that may share one Redis and prefix (run ids
-// are not: every ledger starts at 1).
+// Per-run row budgets shared by every worker (a token bucket in the queue transport: Redis, or
+// PostgreSQL in postgres mode, that splits itself across however many replicas run), and the
+// per-second counters `status` turns into rows/s. Both are keyed by the run's queue name, which is
+// unique across the databases that may share one Redis and prefix (run ids are not: every ledger
+// starts at 1).
 import { type RowRateLimiter, rowLimiter, unlimited } from '@backfill/engine/backfill';
-import { RateLimiterRedis } from 'rate-limiter-flexible';
-import type { RedisClient } from '../queue/connection.js';
-import { RATE_HISTORY_SECONDS, rateKey, runQueueName } from '../queue/names.js';
+import { runQueueName } from '../queue/names.js';
+import type { QueueTransport } from '../queue/transport.js';
 
 type RunRef = { id: number; queue: string | null };
 
 export class RunBudgets {
   private limiters = new Map<string, { rate: number; limiter: RowRateLimiter }>();
 
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly prefix: string,
-  ) {}
+  constructor(private readonly transport: QueueTransport) {}
 
   /** The budget for a run at its current setting (rebuilt when the setting changes). */
   forRun(run: RunRef, rowsPerSecond: number): RowRateLimiter {
@@ -26,18 +23,12 @@ export class RunBudgets {
     }
     const known = this.limiters.get(queue);
     if (known && known.rate === rowsPerSecond) return known.limiter;
-    const store = new RateLimiterRedis({
-      storeClient: this.redis,
-      keyPrefix: `${this.prefix}:budget`,
-      points: rowsPerSecond,
-      duration: 1,
-    });
-    const limiter = rowLimiter(store, queue, rowsPerSecond);
+    const limiter = rowLimiter(this.transport.limiter(queue, rowsPerSecond), queue, rowsPerSecond);
     this.limiters.set(queue, { rate: rowsPerSecond, limiter });
     return limiter;
   }
 
-  /** Forgets the budgets of runs no longer served (they hold nothing in Redis beyond a second). */
+  /** Forgets the budgets of runs no longer served (they hold nothing beyond a second). */
   prune(active: readonly RunRef[]): void {
     const keep = new Set(active.map(runQueueName));
     for (const queue of this.limiters.keys()) if (!keep.has(queue)) this.limiters.delete(queue);
@@ -48,15 +39,8 @@ export class RunBudgets {
     return this.limiters.size;
   }
 
-  /** Adds rows to this second's counter (kept RATE_HISTORY_SECONDS). Best effort: a lost count is only a metric. */
+  /** Adds rows to this second's counter. Best effort: a lost count is only a metric. */
   count(run: RunRef, rows: number): void {
-    if (rows <= 0) return;
-    const key = rateKey(this.prefix, runQueueName(run), Math.floor(Date.now() / 1000));
-    this.redis
-      .multi()
-      .incrby(key, rows)
-      .expire(key, RATE_HISTORY_SECONDS + 60)
-      .exec()
-      .catch(() => {});
+    if (rows > 0) this.transport.count(runQueueName(run), rows);
   }
 }

@@ -3,7 +3,8 @@
 // on one pooled connection, held for the pass only.
 import type { Logger } from '@backfill/engine/logger';
 import type pg from 'pg';
-import type { RedisClient } from '../queue/connection.js';
+import { RATE_HISTORY_SECONDS } from '../queue/names.js';
+import type { QueueTransport } from '../queue/transport.js';
 import { reconcileAll } from '../reconcile.js';
 
 /** pg_try_advisory_lock key for the reconcile pass ("reco"). */
@@ -11,7 +12,7 @@ export const RECONCILE_LOCK_KEY = 0x7265_636f;
 
 export async function reconcileOnce(
   pool: pg.Pool,
-  q: { redis: RedisClient; prefix: string },
+  transport: QueueTransport,
   logger: Logger,
 ): Promise<'done' | 'busy'> {
   const client = await pool.connect();
@@ -21,7 +22,8 @@ export async function reconcileOnce(
     ]);
     if (!rows[0]?.ok) return 'busy';
     try {
-      await reconcileAll({ db: client, redis: q.redis, prefix: q.prefix, logger });
+      await reconcileAll({ db: client, transport, logger });
+      await transport.prune(RATE_HISTORY_SECONDS + 60);
       return 'done';
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [RECONCILE_LOCK_KEY]);

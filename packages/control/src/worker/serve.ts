@@ -11,9 +11,9 @@ export async function serveWorker(settings: WorkerSettings, logger: Logger): Pro
   // After this check the worker keeps retrying either service forever; at start, a typo should fail.
   const db = await connectClient(settings.databaseUrl);
   await db.end();
-  (await connectRedis(settings.redisUrl)).disconnect();
+  if (settings.queueBackend === 'redis') (await connectRedis(settings.redisUrl)).disconnect();
 
-  const handle = startWorker(settings, logger);
+  const handle = await startWorker(settings, logger);
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
     // A second signal: stop now (shards return when their locks expire), with the signal's exit code.

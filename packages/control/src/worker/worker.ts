@@ -8,14 +8,14 @@ import { HealthMonitor, RunGates } from '@backfill/engine/health';
 import { heartbeat, type RunRow, removeWorker, stealHalfOfLargestShard } from '@backfill/engine/ledger';
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
-import { DelayedError, WaitingError, Worker } from 'bullmq';
-import type { RedisClient } from '../queue/connection.js';
-import { workerRedis } from '../queue/connection.js';
+import { DelayedError, WaitingError, type Worker } from 'bullmq';
 import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
 import { runQueueName } from '../queue/names.js';
+import { openTransport } from '../queue/transport.js';
 import { WorkerActivity } from './activity.js';
 import { listenForControl } from './control-listener.js';
 import { DatabaseOutage } from './database-outage.js';
+import { throttledErrorLog } from './error-log.js';
 import { type LockWatch, watchLocks } from './lock-watch.js';
 import { serveMetrics, WorkerMetrics } from './metrics.js';
 import { processShardJob } from './process-shard.js';
@@ -35,7 +35,7 @@ export interface WorkerHandle {
   activeRuns(): number[];
 }
 
-export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
+export async function startWorker(s: WorkerSettings, logger: Logger): Promise<WorkerHandle> {
   const log = logger.child({ worker: s.workerId });
   const pool = backfillPool(s.databaseUrl, {
     // Per-statement limits come from each run's settings via SET on the batch connections; these
@@ -46,13 +46,16 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     max: s.concurrency * (1 + s.writers) + 3,
     name: `backfill-worker`,
   });
-  const redis = workerRedis(
-    s.redisUrl,
-    (err) => log.warn({ err: err.message }, 'redis connection error'),
-    `backfill-worker:${s.workerId}`,
+  const transport = await openTransport(
+    { backend: s.queueBackend, redisUrl: s.redisUrl, databaseUrl: s.databaseUrl, prefix: s.prefix },
+    {
+      long: true,
+      label: `backfill-worker:${s.workerId}`,
+      onError: (err) => log.warn({ err: err.message }, `${s.queueBackend} connection error`),
+    },
   );
   const runs = new RunCache();
-  const budgets = new RunBudgets(redis, s.prefix);
+  const budgets = new RunBudgets(transport);
   // One health sample per table per second for the whole process, shared by every shard.
   const monitor = new HealthMonitor(pool);
   const gates = new Map<number, RunGates>();
@@ -98,7 +101,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   );
   const startedAt = new Date();
   /** The runs served: a BullMQ Worker each, with its own Redis connection and lock watch. */
-  const served = new Map<number, { worker: Worker; connection: RedisClient; watch: LockWatch }>();
+  const served = new Map<number, { worker: Worker; closeConnection: () => void; watch: LockWatch }>();
   const outage = new DatabaseOutage(pool, log, (down) => {
     for (const { worker } of served.values()) {
       if (down) void worker.pause(true).catch(() => {});
@@ -113,8 +116,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
 
   const deps = {
     pool,
-    redis,
-    prefix: s.prefix,
+    transport,
     runs,
     budgets,
     workerId: s.workerId,
@@ -131,32 +133,26 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
 
   const serve = (run: RunRow) => {
     const runId = run.id;
-    const connection = workerRedis(
-      s.redisUrl,
-      (err) => log.warn({ err: err.message }, 'redis connection error'),
-      `backfill-worker:${s.workerId}:${runQueueName(run)}`,
-    );
     let watch: LockWatch | undefined;
-    const worker = new Worker(
+    const { worker, close: closeConnection } = transport.worker(
       runQueueName(run),
       (job, token, signal) =>
         watch!.track(job, () =>
           slots.run(() => measured(run.name, () => processShardJob(job, token, deps, signal))),
         ),
       {
-        connection,
-        prefix: s.prefix,
         concurrency: slots.shareFor(served.size + 1),
         lockDuration: s.lockDurationMs,
         stalledInterval: s.stalledIntervalMs,
         maxStalledCount: 3,
       },
+      `backfill-worker:${s.workerId}:${runQueueName(run)}`,
     );
     watch = watchLocks(worker, s.lockDurationMs, log.child({ runId }));
     if (outage.isDown()) void worker.pause(true).catch(() => {});
-    worker.on('error', (err) => log.warn({ runId, err: err.message }, 'worker error'));
+    worker.on('error', throttledErrorLog(log, { runId }));
     worker.on('failed', (job, err) => log.debug({ runId, jobId: job?.id, err: err.message }, 'job failed'));
-    served.set(runId, { worker, connection, watch });
+    served.set(runId, { worker, closeConnection, watch });
     log.info({ runId, queue: runQueueName(run) }, 'serving run');
   };
 
@@ -170,7 +166,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     void entry.worker
       .close()
       .catch(() => {})
-      .finally(() => entry.connection.disconnect());
+      .finally(() => entry.closeConnection());
   };
 
   const poll = async () => {
@@ -258,7 +254,7 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
   let reconcileTimer: NodeJS.Timeout | undefined;
   const reconcileLoop = async () => {
     if (!outage.isDown()) {
-      await reconcileOnce(pool, { redis, prefix: s.prefix }, log).catch((err) =>
+      await reconcileOnce(pool, transport, log).catch((err) =>
         log.warn({ err: (err as Error).message }, 'reconcile pass failed (will retry)'),
       );
     }
@@ -297,8 +293,8 @@ export function startWorker(s: WorkerSettings, logger: Logger): WorkerHandle {
     // A forced close leaves hung statements' clients checked out, and pool.end() waits for them: give
     // it a moment, then go (the server rolls back their transactions: idle_in_transaction_session_timeout).
     await Promise.race([pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
-    redis.disconnect();
-    for (const { connection } of served.values()) connection.disconnect();
+    for (const { closeConnection } of served.values()) closeConnection();
+    await Promise.race([transport.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
     await metricsServer?.then((srv) => new Promise((r) => srv.close(() => r(undefined)))).catch(() => {});
     log.info({ peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }, 'worker stopped');
     resolveDone();
