@@ -52,14 +52,38 @@ const RUN = 'web';
 // Four shards of 10,000 rows, all worked at once (two workers of two slots), at 1,600 rows/s in all:
 // the run lasts long enough to watch, pause and resume. The bad row sits late in the last shard.
 const ROWS = 40_000;
-const BAD_ID = 38_500;
+const BAD_ID = 35_500;
 const BAD_SHARD = 3; // ids 30,001..40,000
 const BAD_DATA = `'{"big": 1e400}'::jsonb`;
+
+// A ledger of 10,000 shards in every state (no worker serves a failed run): the map at scale.
+const SYNTHETIC = 'synthetic-10k';
+const SYNTHETIC_SHARDS = 10_000;
+const SYNTHETIC_SQL = `
+  WITH r AS (
+    INSERT INTO backfill_runs (name, table_name, event_id_version, status, from_id, to_id, shard_rows, planner,
+                               estimated_rows, settings, started_at, last_error)
+    VALUES ($1, 'run_logs', 1, 'failed', 1, $2::bigint * 10000, 10000, 'synthetic', $2::bigint * 10000, '{}',
+            now() - interval '2 hours', 'shard 5: synthetic')
+    RETURNING id)
+  INSERT INTO backfill_shards (run_id, shard_no, from_id, to_id, status, checkpoint_id, estimated_rows, rows_updated,
+                               attempts, last_error, last_error_class)
+  SELECT r.id, g, g::bigint * 10000 + 1, (g + 1)::bigint * 10000, s.status,
+         CASE WHEN s.status IN ('running', 'failed') THEN g::bigint * 10000 + 1 + (g % 40) * 250 END,
+         10000, CASE s.status WHEN 'completed' THEN 10000 WHEN 'running' THEN (g % 40) * 250 ELSE 0 END,
+         CASE WHEN s.status = 'queued' THEN 0 ELSE 1 END,
+         CASE WHEN s.status = 'failed' THEN 'synthetic failure' END,
+         CASE WHEN s.status = 'failed' THEN 'BadRowError' END
+    FROM r, generate_series(0, $2::int - 1) g,
+         LATERAL (SELECT CASE WHEN g % 397 = 5 THEN 'failed' WHEN g % 211 = 7 THEN 'split'
+                              WHEN g < 6000 THEN 'completed' WHEN g < 6040 THEN 'running'
+                              WHEN g % 500 = 9 THEN 'cancelled' ELSE 'queued' END AS status) s`;
 
 let url: string;
 let env: Env;
 let ctx: ControlContext;
 let app: Awaited<ReturnType<typeof buildDashboard>>;
+let readOnlyApp: Awaited<ReturnType<typeof buildDashboard>> | undefined;
 let base: string;
 let fleet: Fleet | undefined;
 let browser: Browser | undefined;
@@ -99,6 +123,35 @@ async function actAndConfirm(button: ReturnType<Page['locator']>) {
   await dialog.waitFor({ state: 'visible' });
   await dialog.locator('#confirm-ok').click();
   await dialog.waitFor({ state: 'hidden' });
+}
+
+/**
+ * Where shard `shardNo` of the map on the page is (its centre, in CSS pixels from the canvas' corner:
+ * squares of data-pitch pixels, data-columns to a row, in the order of GET /api/runs/:name/map), the
+ * colour drawn there, and the colour of a failed shard (the page's --st-failed).
+ */
+function mapCell(run: string, shardNo: number) {
+  return page.evaluate(
+    async ({ run, shardNo }) => {
+      const canvas = document.getElementById('map') as HTMLCanvasElement;
+      const { shards } = await (await fetch(`/api/runs/${run}/map`)).json();
+      const i = (shards as Array<[number, string, number]>).findIndex((s) => s[0] === shardNo);
+      const pitch = Number(canvas.dataset.pitch);
+      const cols = Number(canvas.dataset.columns);
+      const x = (i % cols) * pitch + pitch / 2;
+      const y = Math.floor(i / cols) * pitch + pitch / 2;
+      const px = canvas
+        .getContext('2d')!
+        .getImageData(Math.floor(x * devicePixelRatio), Math.floor(y * devicePixelRatio), 1, 1).data;
+      return {
+        x,
+        y,
+        colour: `#${[px[0], px[1], px[2]].map((v) => v!.toString(16).padStart(2, '0')).join('')}`,
+        failedColour: getComputedStyle(document.documentElement).getPropertyValue('--st-failed').trim(),
+      };
+    },
+    { run, shardNo },
+  );
 }
 
 const runButton = (action: string) => page.locator(`#run-actions button[data-action="${action}"]`);
@@ -150,6 +203,7 @@ afterAll(async () => {
   await browser?.close();
   if (fleet) await stopFleet(fleet);
   await app?.close();
+  await readOnlyApp?.close();
   if (ctx) await closeControl(ctx);
   await removeRedisKeys(PREFIX);
 });
@@ -223,28 +277,13 @@ describe('the dashboard page in a browser, against a live run', { timeout: 120_0
     // Its square on the map: in the failed colour once the map has been read again; click it.
     const cell = await waitFor(
       'the map to draw the failed shard in the failed colour',
-      () =>
-        page.evaluate(
-          async ({ run, shardNo }) => {
-            const canvas = document.getElementById('map') as HTMLCanvasElement;
-            const { shards } = await (await fetch(`/api/runs/${run}/map`)).json();
-            const i = (shards as Array<[number, string, number]>).findIndex((s) => s[0] === shardNo);
-            const pitch = Number(canvas.dataset.pitch);
-            const cols = Number(canvas.dataset.columns);
-            const x = (i % cols) * pitch + pitch / 2;
-            const y = Math.floor(i / cols) * pitch + pitch / 2;
-            const px = canvas
-              .getContext('2d')!
-              .getImageData(Math.floor(x * devicePixelRatio), Math.floor(y * devicePixelRatio), 1, 1).data;
-            const failed = getComputedStyle(document.documentElement).getPropertyValue('--st-failed').trim();
-            const hex = `#${[px[0], px[1], px[2]].map((v) => v!.toString(16).padStart(2, '0')).join('')}`;
-            return hex === failed ? { x, y } : null;
-          },
-          { run: RUN, shardNo: BAD_SHARD },
-        ),
+      async () => {
+        const c = await mapCell(RUN, BAD_SHARD);
+        return c.colour === c.failedColour ? c : null;
+      },
       20_000,
     );
-    await page.locator('#map').click({ position: cell });
+    await page.locator('#map').click({ position: { x: cell.x, y: cell.y } });
     const panel = page.locator('#shard-detail');
     await panel.locator('#shard-title', { hasText: `Shard ${BAD_SHARD}` }).waitFor();
     await panel.locator('#shard-title .badge', { hasText: 'failed' }).waitFor();
@@ -291,5 +330,53 @@ describe('the dashboard page in a browser, against a live run', { timeout: 120_0
     expect(await page.locator('#failed tr[data-shard]').count()).toBe(0);
     await screenshot('04-completed');
     expect(pageErrors).toEqual([]);
+  });
+
+  it('draws a map of 10,000 shards in a few milliseconds, and a click on one square shows that shard', async () => {
+    await withClient(url, (c) => c.query(SYNTHETIC_SQL, [SYNTHETIC, SYNTHETIC_SHARDS]));
+    await page.goto(`${base}/#run=${SYNTHETIC}`);
+    await page.locator('#run-title', { hasText: SYNTHETIC }).waitFor();
+    await page.waitForFunction(
+      (n) => document.getElementById('map')?.dataset.shards === String(n),
+      SYNTHETIC_SHARDS,
+    );
+    const drawMs = await page.evaluate(
+      () => performance.getEntriesByName('backfill:map-draw').at(-1)?.duration ?? Number.NaN,
+    );
+    expect(drawMs).toBeLessThan(100);
+
+    const target = 9876; // queued
+    const cell = await mapCell(SYNTHETIC, target);
+    await page.locator('#map').click({ position: { x: cell.x, y: cell.y } });
+    const panel = page.locator('#shard-detail');
+    await panel.locator('#shard-title', { hasText: `Shard ${target}` }).waitFor();
+    await panel.locator('.kv', { hasText: 'ids 98,760,001–98,770,000' }).waitFor();
+    // A failed one is drawn in the failed colour.
+    const failed = await mapCell(SYNTHETIC, 402);
+    expect(failed.colour).toBe(failed.failedColour);
+    await screenshot('05-ten-thousand-shards');
+  });
+
+  it('without DASHBOARD_TOKEN the page says it is read-only and offers no action', async () => {
+    readOnlyApp = await buildDashboard({ ctx, token: null, feedIntervalMs: 500, queueView: false });
+    const readOnlyBase = await readOnlyApp.listen({ port: 0, host: '127.0.0.1' });
+    const context = await browser!.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+    try {
+      const p = await context.newPage();
+      await p.goto(`${readOnlyBase}/#run=${RUN}`);
+      await p.locator('#run-title', { hasText: RUN }).waitFor();
+      await p
+        .locator('#banner', {
+          hasText: 'read-only: start the dashboard with DASHBOARD_TOKEN to allow actions',
+        })
+        .waitFor();
+      expect(await p.locator('#session .tag').textContent()).toBe('read-only');
+      expect(await p.locator('#login-form').count()).toBe(0);
+      expect(await p.locator('button[data-action]').count()).toBe(0);
+      expect(await p.locator('.setting-edit:visible').count()).toBe(0);
+      await p.screenshot({ path: join(ARTIFACTS, 'dashboard-06-read-only.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
   });
 });

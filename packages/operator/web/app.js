@@ -112,7 +112,7 @@ const EDITABLE_SETTINGS = {
   },
 };
 
-const MAP_MAX_HEIGHT = 420;
+const MAP_MAX_HEIGHT = 480;
 const MAP_MAX_PITCH = 34;
 /** The map of an active run is read again after this long, plus 1 ms per shard (capped). */
 const MAP_EVERY_MS = 3000;
@@ -282,7 +282,7 @@ function confirmAction({ title, text, ok, danger }) {
 // Rendering: each region is replaced only when its HTML changes (a button under the pointer survives
 // the snapshots that do not touch it).
 
-const lastHtml = new Map();
+const lastHtml = new WeakMap();
 function put(id, html) {
   const el = $(id);
   if (!el) return;
@@ -403,18 +403,24 @@ function renderMain() {
     destroyChart();
     main.innerHTML = `<div class="empty-state"><h2>No runs yet</h2>
       <p>Start one with <code>backfill start --name NAME --commit</code> and a few <code>backfill worker</code> processes; it appears here at once.</p></div>`;
-    lastHtml.clear();
     return;
   }
-  if (!selectedReport()) selectRun(sortedRuns()[0].run.name, { replace: true });
+  if (!state.selected) selectRun(sortedRuns()[0].run.name, { replace: true });
   const r = selectedReport();
+  if (!r) {
+    // A run named in the address that the ledger does not have (yet): say so, and keep waiting for it.
+    main.dataset.run = '';
+    destroyChart();
+    main.innerHTML = `<div class="empty-state"><h2>No run named “${esc(state.selected)}”</h2>
+      <p>It is not in the ledger (yet). Pick a run on the left; this page shows it as soon as it appears.</p></div>`;
+    return;
+  }
   if (main.dataset.run !== r.run.name) buildRunSkeleton(main, r.run.name);
   fillRun(r);
 }
 
 function buildRunSkeleton(main, name) {
   destroyChart();
-  lastHtml.clear();
   main.dataset.run = name;
   const settingForms = Object.entries(EDITABLE_SETTINGS)
     .map(
@@ -998,6 +1004,7 @@ function stateColour(s) {
 function drawMap() {
   const canvas = $('map');
   if (!canvas) return;
+  const started = performance.now();
   const m = state.map;
   const g = canvas.getContext('2d');
   const dpr = window.devicePixelRatio || 1;
@@ -1036,6 +1043,9 @@ function drawMap() {
   outline(m.hover, cssVar('--muted'), 1);
   outline(m.cursor, cssVar('--text'), 1);
   outline(selected, cssVar('--text'), Math.min(3, Math.max(1, Math.floor(p / 6))));
+  // The last draw's duration, for whoever profiles the page (only the last one is kept).
+  performance.clearMeasures('backfill:map-draw');
+  performance.measure('backfill:map-draw', { start: started });
 }
 
 function cellAt(ev) {
