@@ -767,8 +767,11 @@ function fillWorkers(r) {
   );
 }
 
+/** Failed shards listed by name (the rest are on the map, and "Retry failed shards" takes them all). */
+const FAILED_LISTED = 10;
+
 function fillFailed(r) {
-  const f = r.progress.failed;
+  const f = r.progress.failed.slice(0, FAILED_LISTED);
   const more = r.progress.shards.failed - f.length;
   $('failed-card').dataset.count = String(r.progress.shards.failed);
   if (!f.length) {
@@ -1158,9 +1161,11 @@ function renderShard() {
     ? `<p class="shard-actions">${actionButton('retry-shard', { run: state.shard.run, shard: s.shardNo })} ${loginHint()}</p>`
     : '';
   const row = (k, v) => `<dt>${esc(k)}</dt><dd>${v}</dd>`;
-  const job = r?.run.queue
-    ? `<a href="/queues/queue/${enc(r.run.queue)}/${enc(`run-${r.run.id}-shard-${s.shardNo}`)}">its job in /queues</a>`
-    : '';
+  // bull-board shows a run's queue until the finished run's queue is removed from Redis.
+  const job =
+    r?.run.queue && !r.run.queueClearedAt
+      ? `<a href="/queues/queue/${enc(r.run.queue)}/${enc(`run-${r.run.id}-shard-${s.shardNo}`)}">its job in /queues</a>`
+      : '';
   put(
     'shard-detail',
     `<div class="shard-head"><h4 id="shard-title">Shard ${s.shardNo} ${badge(s.status)}</h4>
