@@ -966,13 +966,24 @@ async function refreshMap() {
     if (status) status.textContent = `map: ${err.message}`;
   } finally {
     mapBusy = false;
-    const r = selectedReport();
-    if (r && ACTIVE_RUNS.includes(r.run.status) && state.selected === name)
-      mapTimer = setTimeout(() => {
-        if (!document.hidden) void refreshMap();
-        else mapTimer = setTimeout(refreshMap, mapDelay());
-      }, mapDelay());
+    scheduleMap(name);
   }
+}
+
+/** The next read: at once if another run was selected meanwhile; on the timer while the run is active. */
+function scheduleMap(fetched) {
+  clearTimeout(mapTimer);
+  if (state.selected !== fetched) {
+    void refreshMap();
+    return;
+  }
+  const r = selectedReport();
+  if (!r || !ACTIVE_RUNS.includes(r.run.status)) return;
+  const tick = () => {
+    if (document.hidden) mapTimer = setTimeout(tick, mapDelay());
+    else void refreshMap();
+  };
+  mapTimer = setTimeout(tick, mapDelay());
 }
 
 function layoutMap() {
