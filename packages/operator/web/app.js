@@ -386,7 +386,8 @@ function etaTile(r) {
     const h = holdGroups(r.holds)[0];
     return [left, `once writing again · held by ${h.gate}: ${h.reason}`];
   }
-  const rate = r.rowsPerSecondLastMinute || r.rowsPerSecondWhileWriting;
+  // The rate the server's ETA assumes: the last minute's, or (none yet) while writing, or overall.
+  const rate = r.rowsPerSecondLastMinute || r.rowsPerSecondWhileWriting || r.rowsPerSecondOverall;
   return [
     left,
     `at ${fmtInt(rate)} rows/s · about ${fmtTime(new Date(now() + r.etaSeconds * 1000).toISOString())}`,
