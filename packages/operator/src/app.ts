@@ -33,7 +33,7 @@ export interface DashboardOptions {
 function webRoot(): string {
   const dist = fileURLToPath(new URL('../dist/web/', import.meta.url));
   if (existsSync(dist)) return dist;
-  return fileURLToPath(new URL('./web/', import.meta.url));
+  return fileURLToPath(new URL('../web/', import.meta.url));
 }
 
 export async function buildDashboard(o: DashboardOptions): Promise<FastifyInstance & { feed: LiveFeed }> {
