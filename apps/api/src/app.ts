@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { qualified, RUN_LOGS } from '@backfill/engine/db';
 import type { Logger } from '@backfill/engine/logger';
-import Fastify, { type FastifyInstance, type RawServerDefault } from 'fastify';
+import Fastify, { type FastifyInstance, LogController, type RawServerDefault } from 'fastify';
 import type pg from 'pg';
 import { parseJsonBody } from './body/json-body.js';
 import { type ApiSettings, DEFAULT_API_SETTINGS } from './config.js';
@@ -16,6 +16,20 @@ import { logsRoutes } from './routes/logs.js';
 import { StreamHub } from './stream/hub.js';
 import { zodValidatorCompiler } from './validation.js';
 import { LogWriter } from './write-path.js';
+
+/** Fastify's per-request log lines at debug (refusals and faults are logged by the error handler). */
+class DebugRequestLogs extends LogController {
+  override incomingRequest(request: Parameters<LogController['incomingRequest']>[0]): void {
+    request.log.debug({ method: request.method, url: request.url }, 'incoming request');
+  }
+  override requestCompleted(
+    _error: unknown,
+    _request: unknown,
+    reply: Parameters<LogController['requestCompleted']>[2],
+  ): void {
+    reply.log.debug({ status: reply.statusCode, ms: reply.elapsedTime }, 'request completed');
+  }
+}
 
 /** The API's Fastify instance (its logger is the process's pino logger). */
 export type ApiApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
@@ -53,7 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<ApiApp> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: settings.bodyLimit,
-    disableRequestLogging: true,
+    logController: new DebugRequestLogs(),
     return503OnClosing: true,
   });
   app.setValidatorCompiler(zodValidatorCompiler);

@@ -54,7 +54,7 @@ function describe(issue: Issue): string {
     if (issue.keys.length === 1) return 'unknown field';
     return `unknown fields ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) return 'required';
+  if (issue.code === 'invalid_type' && / received undefined$/.test(issue.message)) return 'required';
   return issue.message;
 }
 

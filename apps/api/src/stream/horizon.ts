@@ -83,7 +83,9 @@ export function applyRead(s: HorizonState, ids: readonly bigint[], full: boolean
     } else break;
   }
   if (i === ids.length && reach > h) h = reach;
-  let pending = s.pending;
+  // Gaps the walk has passed need no holder check any more.
+  let pending =
+    s.pending.length > 0 && s.pending[0]!.upTo <= h ? s.pending.filter((p) => p.upTo > h) : s.pending;
   if (i < ids.length) {
     // A gap below `last`: record it unless an earlier record already covers it.
     const covered = pending.length > 0 ? pending[pending.length - 1]!.upTo : s.cleared;
