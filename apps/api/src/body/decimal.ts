@@ -25,7 +25,7 @@ export function decimalKey(literal: string): string {
   return `${sign}${digits}e${exponent}`;
 }
 
-/** Why the double `JSON.parse` makes of an integer literal is not that integer, or null when it is. */
+/** What storing the double `JSON.parse` makes of a literal would do to it. */
 export type NumberProblem = 'overflow' | 'underflow' | 'inexact-integer';
 
 const FRACTION_OR_EXPONENT = /[.eE]/;
@@ -35,7 +35,9 @@ const FRACTION_OR_EXPONENT = /[.eE]/;
  * - `overflow`: beyond the double range (JSON.parse gives ±Infinity; event-id refuses it);
  * - `underflow`: a non-zero number that becomes 0;
  * - `inexact-integer`: an integer written without a fraction or exponent (an id, a counter, nanoseconds)
- *   that no double holds exactly, e.g. 2^53 + 1 or 12345678901234567890: it would be stored rounded.
+ *   that would be stored as another integer (JSON.stringify of its double), e.g. 2^53 + 1 (stored as
+ *   9007199254740992) or 12345678901234567890 (…67000). An integer whose double prints as written, such
+ *   as 1e20 or 30023997515803310, is kept: the stored text is the written one.
  * A number written with a fraction or an exponent is a floating-point value and is rounded to the
  * nearest double, as JSON.parse does (SPEC.md: the event_id is that of the double).
  */

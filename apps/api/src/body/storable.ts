@@ -21,8 +21,8 @@ const REASONS: Record<NumberProblem, (literal: string) => string> = {
   overflow: (l) => `number ${preview(l)} is beyond the range of a JSON number (an IEEE-754 double)`,
   underflow: (l) => `number ${preview(l)} is too small for a JSON number (an IEEE-754 double): it would be 0`,
   'inexact-integer': (l) =>
-    `integer ${preview(l)} cannot be held exactly by a JSON number (an IEEE-754 double: integers up to ` +
-    '2^53 are exact) and would be stored rounded; send it as a string',
+    `integer ${preview(l)} would be stored as ${preview(JSON.stringify(Number(l)))} (a JSON number is an ` +
+    'IEEE-754 double: integers up to 2^53 are exact); send it as a string',
 };
 
 const preview = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}…` : s);
