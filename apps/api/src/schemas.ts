@@ -97,7 +97,11 @@ export const HealthReply = z.object({
   ok: z.boolean(),
   event_id_column: z.enum(['present', 'absent']),
   writing_event_ids: z.boolean(),
+  /** Open event streams; of those, the ones reading from the database (catching up, or behind). */
   streams: z.number(),
+  streams_catching_up: z.number(),
+  /** The largest unsent output any stream has had since the start (bounded by --stream-buffer + one row). */
+  stream_buffer_peak_bytes: z.number(),
 });
 
 export const isRowId = (s: string) => ROW_ID.test(s);

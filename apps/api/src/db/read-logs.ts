@@ -13,10 +13,11 @@ export function rowColumns(withEventId: boolean, alias = ''): string {
 }
 
 function pageSql(withEventId: boolean, bounded: boolean): string {
-  return `SELECT ${rowColumns(withEventId)}
-            FROM ${qualified(RUN_LOGS)}
-           WHERE run_id = $1 AND id > $2::bigint${bounded ? ' AND id <= $4::bigint' : ''}
-           ORDER BY id
+  // ORDER BY r.id, not id: the output column `id` is text, and would sort 1, 10, 100, 2.
+  return `SELECT ${rowColumns(withEventId, 'r')}
+            FROM ${qualified(RUN_LOGS)} r
+           WHERE r.run_id = $1 AND r.id > $2::bigint${bounded ? ' AND r.id <= $4::bigint' : ''}
+           ORDER BY r.id
            LIMIT $3`;
 }
 

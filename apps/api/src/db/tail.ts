@@ -35,8 +35,8 @@ const NEW_IDS = {
   text: `SELECT t.at, r.id, r.run_id
            FROM (SELECT ${CLOCK} AS at) t
            LEFT JOIN LATERAL (
-             SELECT id::text AS id, run_id::text AS run_id FROM ${qualified(RUN_LOGS)}
-              WHERE id > $1::bigint ORDER BY id LIMIT $2
+             SELECT r.id::text AS id, r.run_id::text AS run_id FROM ${qualified(RUN_LOGS)} r
+              WHERE r.id > $1::bigint ORDER BY r.id LIMIT $2
            ) r ON true`,
 };
 
@@ -94,10 +94,10 @@ export async function oldestSequenceHolder(
 }
 
 function settledRowsSql(withEventId: boolean): string {
-  return `SELECT ${rowColumns(withEventId)}
-            FROM ${qualified(RUN_LOGS)}
-           WHERE id > $1::bigint AND id <= $2::bigint AND run_id = ANY ($3::uuid[])
-           ORDER BY id`;
+  return `SELECT ${rowColumns(withEventId, 'r')}
+            FROM ${qualified(RUN_LOGS)} r
+           WHERE r.id > $1::bigint AND r.id <= $2::bigint AND r.run_id = ANY ($3::uuid[])
+           ORDER BY r.id`;
 }
 const SETTLED = [true, false].map((withEventId) => ({
   name: `backfill-api-tail-rows-${withEventId}`,

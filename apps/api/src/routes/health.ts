@@ -21,11 +21,14 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
     { schema: { response: { 200: jsonSchema(HealthReply), '5xx': jsonSchema(ErrorBody) } } },
     async () => {
       await o.pool.query('SELECT 1');
+      const streams = o.hub.stats();
       return {
         ok: true,
         event_id_column: o.column.present ? 'present' : 'absent',
         writing_event_ids: o.writer.writingEventIds,
-        streams: o.hub.size,
+        streams: streams.open,
+        streams_catching_up: streams.catchingUp,
+        stream_buffer_peak_bytes: streams.peakBufferedBytes,
       };
     },
   );

@@ -51,6 +51,7 @@ export class StreamHub {
   private readonly tail: StreamTail;
   private heartbeat: NodeJS.Timeout | undefined;
   private count = 0;
+  private peakBuffered = 0;
   private closing = false;
 
   constructor(private readonly o: HubOptions) {
@@ -149,9 +150,14 @@ export class StreamHub {
         }
         const rows = await this.readPage(sub, horizon);
         if (stream.closed) return;
-        for (const row of rows) stream.write(rowFrame(row));
-        sub.cursor = rows.length === CATCH_UP_PAGE ? BigInt(rows[rows.length - 1]!.id) : horizon;
-        if (stream.buffered > this.o.streamBufferBytes) await stream.drained();
+        // Row by row, waiting for the socket whenever the buffer is over its limit.
+        for (const row of rows) {
+          this.send(sub, rowFrame(row));
+          sub.cursor = BigInt(row.id);
+          if (stream.buffered > this.o.streamBufferBytes) await stream.drained();
+          if (stream.closed) return;
+        }
+        if (rows.length < CATCH_UP_PAGE && horizon > sub.cursor) sub.cursor = horizon;
         // Caught up to `horizon`: live now if the tail has not moved meanwhile, else read on.
         if (sub.cursor === this.tail.horizon) {
           this.goLive(sub);
@@ -203,11 +209,33 @@ export class StreamHub {
       const frames = list.map(rowFrame);
       const ids = list.map((r) => BigInt(r.id));
       for (const sub of [...subs]) {
-        for (let i = 0; i < frames.length; i++) if (ids[i]! > sub.cursor) sub.stream.write(frames[i]!);
-        if (to > sub.cursor) sub.cursor = to;
-        if (sub.stream.buffered > this.o.streamBufferBytes) this.fallBehind(sub);
+        let behind = false;
+        for (let i = 0; i < frames.length; i++) {
+          if (ids[i]! <= sub.cursor) continue;
+          if (sub.stream.buffered > this.o.streamBufferBytes) {
+            behind = true; // the rest comes from the database once the client has taken what it has
+            break;
+          }
+          this.send(sub, frames[i]!);
+          sub.cursor = ids[i]!;
+        }
+        if (behind) this.fallBehind(sub);
+        else if (to > sub.cursor) sub.cursor = to;
       }
     }
+  }
+
+  private send(sub: Subscriber, frame: string): void {
+    sub.stream.write(frame);
+    const b = sub.stream.buffered;
+    if (b > this.peakBuffered) this.peakBuffered = b;
+  }
+
+  /** Open streams, those reading from the database (catching up or behind), the largest unsent buffer seen. */
+  stats(): { open: number; catchingUp: number; peakBufferedBytes: number } {
+    let live = 0;
+    for (const set of this.live.values()) live += set.size;
+    return { open: this.count, catchingUp: this.count - live, peakBufferedBytes: this.peakBuffered };
   }
 
   /** Off the live rows; catches up from the database once its socket has drained. */
