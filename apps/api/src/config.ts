@@ -66,7 +66,7 @@ export const DEFAULT_API_SETTINGS: ApiSettings = {
   eventIds: API_DEFAULTS.eventIds,
 };
 
-const kb = (n: number) => `${n / 1024}KB`;
+const kb = (n: number) => (n % (1024 * 1024) === 0 ? `${n / 1024 / 1024}MB` : `${n / 1024}KB`);
 const ms = (n: number) => (n % 1000 === 0 ? `${n / 1000}s` : `${n}ms`);
 
 /** The flags of `backfill-api`, with their defaults as flag strings (from API_DEFAULTS). */

@@ -84,7 +84,11 @@ describe('the determinism loop', { timeout: 240_000 }, () => {
       const randomCount = 500;
       const values = fc
         .sample(
-          fc.oneof(fc.jsonValue(), fc.jsonValue({ stringUnit: 'grapheme' }), fc.jsonValue({ stringUnit: 'binary' })),
+          fc.oneof(
+            fc.jsonValue(),
+            fc.jsonValue({ stringUnit: 'grapheme' }),
+            fc.jsonValue({ stringUnit: 'binary' }),
+          ),
           { numRuns: randomCount * 2 },
         )
         .filter(storable)
@@ -117,10 +121,13 @@ describe('the determinism loop', { timeout: 240_000 }, () => {
       const [bigRun, bigRows] = [...perRun].sort((a, b) => b[1].length - a[1].length)[0]!;
       const paged: string[] = [];
       for (let after: string | null = '0'; after !== null; ) {
-        const res = await api.app.inject({ method: 'GET', url: `/runs/${bigRun}/logs?after=${after}&limit=97` });
+        const res: { statusCode: number; json(): unknown } = await api.app.inject({
+          method: 'GET',
+          url: `/runs/${bigRun}/logs?after=${after}&limit=97`,
+        });
         expect(res.statusCode).toBe(200);
-        const page = res.json();
-        paged.push(...page.rows.map((r: { id: string }) => r.id));
+        const page = res.json() as { rows: Array<{ id: string }>; next: string | null };
+        paged.push(...page.rows.map((r) => r.id));
         after = page.next;
       }
       expect(paged).toHaveLength(bigRows.length);

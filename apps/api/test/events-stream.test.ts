@@ -46,7 +46,7 @@ async function postBatch(run: string, events: unknown[]): Promise<Written[]> {
     body: JSON.stringify({ events }),
   });
   if (res.status !== 201) throw new Error(`POST ${res.status}: ${await res.text()}`);
-  return (await res.json()).events;
+  return ((await res.json()) as { events: Written[] }).events;
 }
 
 interface Received {
@@ -68,8 +68,14 @@ function listen(target: string, init?: { lastEventId?: string }) {
   return { es, got, opens: () => opens };
 }
 
-async function health() {
-  return (await fetch(`${api.base}/healthz`)).json();
+interface Health {
+  streams: number;
+  streams_catching_up: number;
+  stream_buffer_peak_bytes: number;
+}
+
+async function health(): Promise<Health> {
+  return (await (await fetch(`${api.base}/healthz`)).json()) as Health;
 }
 
 describe('server-sent events', () => {
