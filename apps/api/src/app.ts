@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { parseJsonBody } from './body/json-body.js';
 import { type ApiSettings, DEFAULT_API_SETTINGS } from './config.js';
 import { EventIdColumnWatch } from './db/event-id-column.js';
+import { RunLogsNotifier } from './db/notify.js';
 import { httpFailure } from './errors.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -53,6 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<ApiApp> {
   const column = new EventIdColumnWatch(pool, qualified(RUN_LOGS), logger, settings.schemaRecheckMs);
   await column.start();
   const writer = new LogWriter(pool, column, settings.eventIds);
+  const notifier = new RunLogsNotifier(pool, logger);
   const hub = new StreamHub({
     pool,
     databaseUrl: deps.databaseUrl,
@@ -91,7 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<ApiApp> {
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
   );
 
-  await app.register(logsRoutes, { pool, column, writer, hub, settings });
+  await app.register(logsRoutes, { pool, column, writer, notifier, hub, settings });
   await app.register(eventsRoutes, { pool, column, hub, settings, logger });
   await app.register(healthRoutes, { pool, column, writer, hub });
 
@@ -100,6 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<ApiApp> {
   });
   app.addHook('onClose', async () => {
     column.stop();
+    await notifier.idle();
   });
   return app;
 }

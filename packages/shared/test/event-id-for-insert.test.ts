@@ -3,7 +3,13 @@
 // and what PostgreSQL cannot store is refused with the field named. (The round trip through PostgreSQL
 // is in event-id-for-insert-pg.test.ts.)
 import { describe, expect, it } from 'vitest';
-import { EventIdError, eventId, prepareRunLogInsert, withEventId } from '../src/event-id/index.js';
+import {
+  canonicalJson,
+  EventIdError,
+  eventId,
+  prepareRunLogInsert,
+  withEventId,
+} from '../src/event-id/index.js';
 
 const row = () => ({
   run_id: '6F1C2B9E-3A4D-4E5F-8A7B-9C0D1E2F3A4B',
@@ -34,7 +40,7 @@ describe('withEventId', () => {
 });
 
 describe('prepareRunLogInsert', () => {
-  it('binds JSON.stringify of the value hashed, the run id lowercased (as PostgreSQL prints a uuid)', () => {
+  it('binds the canonical JSON of the value hashed, the run id lowercased (as PostgreSQL prints a uuid)', () => {
     const r = row();
     const p = prepareRunLogInsert(r as never);
     expect(p).toEqual({
@@ -42,9 +48,18 @@ describe('prepareRunLogInsert', () => {
       event_type: r.event_type,
       level: r.level,
       message: r.message,
-      data: JSON.stringify(r.data),
+      data: canonicalJson(r.data),
       event_id: eventId(r),
     });
+    // Fields that look like the text around data do not confuse where it ends.
+    const tricky = {
+      ...r,
+      message: '","event_type":"x',
+      event_type: ',"event_type":',
+      data: { event_type: { ',"event_type":': [',"event_type":'] } },
+    };
+    expect(prepareRunLogInsert(tricky as never).data).toBe(canonicalJson(tricky.data));
+    expect(prepareRunLogInsert({ ...r, data: 'just text' } as never).data).toBe('"just text"');
     expect(prepareRunLogInsert({ ...r, data: null, message: null } as never)).toMatchObject({
       data: null,
       message: null,

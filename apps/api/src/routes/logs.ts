@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import type { ApiSettings } from '../config.js';
 import { type EventIdColumnWatch, isMissingEventIdColumn } from '../db/event-id-column.js';
+import type { RunLogsNotifier } from '../db/notify.js';
 import { readLogs } from '../db/read-logs.js';
 import { firstRowWithEventId } from '../db/resume-point.js';
 import { badRequest, ErrorBody } from '../errors.js';
@@ -26,6 +27,7 @@ export interface LogsRoutesOptions {
   pool: pg.Pool;
   column: EventIdColumnWatch;
   writer: LogWriter;
+  notifier: RunLogsNotifier;
   hub: StreamHub;
   settings: ApiSettings;
 }
@@ -51,7 +53,8 @@ export const logsRoutes: FastifyPluginAsync<LogsRoutesOptions> = async (app, o) 
         prepareEvent(runId, e, batch ? `events[${i}]` : '', o.settings.eventIds),
       );
       const written = await o.writer.write(runId, rows);
-      o.hub.poke();
+      o.hub.poke(); // this process's streams at once
+      o.notifier.notify(); // every process's (and this one's again, harmlessly)
       reply.code(201);
       return batch ? { events: written } : written[0];
     },

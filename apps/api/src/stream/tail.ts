@@ -8,7 +8,7 @@ import { pgCodeOf } from '@backfill/engine/errors';
 import type { Logger } from '@backfill/engine/logger';
 import type pg from 'pg';
 import type { EventIdColumnWatch } from '../db/event-id-column.js';
-import { RUN_LOGS_CHANNEL } from '../db/insert-logs.js';
+import { RUN_LOGS_CHANNEL } from '../db/notify.js';
 import { idSequence, newIds, oldestSequenceHolder, settledRows, tableEnd } from '../db/tail.js';
 import type { LogRow } from '../schemas.js';
 import { applyHolders, applyRead, type HorizonState, horizonOf, startHorizon } from './horizon.js';

@@ -3,15 +3,22 @@
 // only ever compute the same id. Pure, no I/O. Nothing here changes what an event_id is (SPEC.md): this
 // file only prepares inserts.
 //
-// Why the data is bound as JSON.stringify of the very value that was hashed: PostgreSQL stores jsonb
+// Why the data is bound as the canonical JSON of the very value that was hashed (the `data` part of the
+// text event-id hashes, which is JSON.stringify's output with sorted keys): PostgreSQL stores jsonb
 // numbers as `numeric` and the backfill reads them back with JSON.parse, so the id is that of the
-// doubles. JSON.stringify prints each double in its shortest round-trip form, which jsonb stores exactly
-// and JSON.parse turns back into the same double: the value read back is the value hashed, always.
+// doubles. Each double is printed in its shortest round-trip form, which jsonb stores exactly and
+// JSON.parse turns back into the same double: the value read back is the value hashed, always.
 // What jsonb cannot hold at all (U+0000 in a string or a key, and in text columns) is refused here,
 // instead of failing the INSERT.
 
 import { EventIdError } from './errors.js';
-import { type EventIdInput, eventId } from './event-id.js';
+import { canonicalEvent, EVENT_ID_NAMESPACE, type EventIdInput, eventId } from './event-id.js';
+import { parseUuid, uuidV5FromBytes } from './uuid-v5.js';
+
+const NAMESPACE_BYTES = parseUuid(EVENT_ID_NAMESPACE);
+/** What follows `data` in the canonical event text (its keys are in RFC 8785 order, data first). */
+const AFTER_DATA = ',"event_type":';
+const BEFORE_DATA = '{"data":'.length;
 
 /** A run_logs row as the application builds it (event-id v1's input). */
 export type NewRunLogRow = EventIdInput;
@@ -25,7 +32,7 @@ export interface PreparedRunLogRow {
   event_type: string;
   level: string;
   message: string | null;
-  /** The JSON text to bind as `$n::jsonb` (null for SQL NULL). */
+  /** The JSON text to bind as `$n::jsonb` (null for SQL NULL): the canonical JSON of the data hashed. */
   data: string | null;
   event_id: string;
 }
@@ -73,16 +80,19 @@ export function withEventId<T extends NewRunLogRow>(row: T): WithEventId<T> {
 
 /**
  * The values to bind for one INSERT of `row`: its event_id, and `data` as the JSON text to bind as
- * `$n::jsonb` — JSON.stringify of exactly the value hashed, which PostgreSQL stores and gives back to
- * the backfill unchanged. Throws EventIdError naming the field for a row that has no event_id (SPEC.md)
+ * `$n::jsonb` — the canonical JSON of exactly the value hashed, which PostgreSQL stores and gives back
+ * to the backfill unchanged. Throws EventIdError naming the field for a row that has no event_id (SPEC.md)
  * or that PostgreSQL cannot store (U+0000 in a text column or anywhere in data).
  */
 export function prepareRunLogInsert(row: NewRunLogRow): PreparedRunLogRow {
-  const id = eventId(row);
+  const canonical = canonicalEvent(row);
+  const id = uuidV5FromBytes(canonical, NAMESPACE_BYTES);
   textNul('event_type', row.event_type);
   textNul('level', row.level);
   textNul('message', row.message);
-  const data = row.data === null ? null : JSON.stringify(row.data);
+  // The data's canonical JSON, cut out of the text hashed. The last `,"event_type":` is the event's own:
+  // one inside data comes before it, and in the quoted fields after it a `"` is always escaped.
+  const data = row.data === null ? null : canonical.slice(BEFORE_DATA, canonical.lastIndexOf(AFTER_DATA));
   if (data?.includes('\\u0000') && NUL_ESCAPE.test(data)) {
     throw new EventIdError(nulPath(row.data, 'data') ?? 'data', NUL_REASON);
   }
