@@ -296,12 +296,23 @@ async function openLoop(base, { rate, perPost, until }) {
   return { failed, ...summary(latencies) };
 }
 
+/** A standing worker process; `ready` once it says it started. */
 function spawnWorker(env) {
   const p = spawn(process.execPath, [WORKER, '--poll-interval', '200ms'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let buf = '';
+  const ready = new Promise((resolve, reject) => {
+    p.stderr.on('data', (d) => {
+      buf += d;
+      if (buf.includes('"msg":"worker started"')) resolve();
+      if (buf.length > 1_000_000) buf = buf.slice(-1000);
+    });
+    p.on('exit', (code) => reject(new Error(`worker exited (${code}) before it started`)));
   });
   return {
+    ready,
     stop: async () => {
       if (p.exitCode !== null) return;
       const exited = new Promise((r) => p.on('exit', r));
@@ -353,18 +364,14 @@ export async function benchApiBesideBackfill({
       const api = await startApiProcess(url);
       const prefix = `bench-api-${process.pid}`;
       const env = { DATABASE_URL: url, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' };
+      // Workers stand before the run starts (as replicas do): their start-up is not measured.
+      const fleet = Array.from({ length: v.workers ?? 0 }, () => spawnWorker(env));
       try {
-        await openLoop(api.base, {
-          rate,
-          perPost,
-          until: (
-            (end) => () =>
-              nowMs() > end
-          )(nowMs() + 1500),
-        }); // warm-up
+        await Promise.all(fleet.map((w) => w.ready));
+        const warm = nowMs() + 1500;
+        await openLoop(api.base, { rate, perPost, until: () => nowMs() > warm });
         let done = false;
         let backfill = Promise.resolve();
-        let fleet = [];
         const t0 = nowMs();
         if (v.run) {
           backfill = cli(['run', '--commit', '--json', ...v.run], env).then((r) => {
@@ -372,7 +379,6 @@ export async function benchApiBesideBackfill({
             done = true;
           });
         } else if (v.workers) {
-          fleet = Array.from({ length: v.workers }, () => spawnWorker(env));
           const started = await cli(['start', '--name', 'bench-api', '--commit', '--json'], env);
           if (started.code !== 0) throw new Error(`start failed: ${started.stderr}`);
           backfill = (async () => {
@@ -394,13 +400,13 @@ export async function benchApiBesideBackfill({
         const load = await openLoop(api.base, { rate, perPost, until: () => done || nowMs() - t0 > 120_000 });
         const measuredSeconds = (nowMs() - t0) / 1000;
         await backfill;
-        for (const w of fleet) await w.stop();
         if (load.failed > 0) throw new Error(`${load.failed} POSTs failed beside ${v.name}`);
         results.push({ variant: v.name, seconds: Math.round(measuredSeconds * 10) / 10, ...load });
         log(
           `beside ${v.name}: p50 ${fmt(load.p50, 1)} ms, p99 ${fmt(load.p99, 1)} ms over ${fmt(measuredSeconds, 1)} s`,
         );
       } finally {
+        for (const w of fleet) await w.stop();
         await api.stop();
         await dropDb(name);
       }
