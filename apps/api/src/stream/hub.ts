@@ -1,13 +1,13 @@
 // Every open event stream of the process. A stream first catches up from the database (its run's rows
-// after its resume point, page by page, up to the horizon, waiting for its socket to drain between
-// pages), then goes live: the tail hands each batch of settled rows to the hub, which serializes each
+// after its resume point, page by page, up to the horizon, waiting for its socket to drain whenever its
+// buffer is full), then goes live: the tail hands each batch of settled rows to the hub, which serializes each
 // row once and writes it to every live stream of its run.
 //
 // Backpressure: a live stream whose unsent output passes --stream-buffer stops getting live rows; once
 // its socket drains it catches up from the database again, at its own pace, from the last row it was
-// sent. So memory per client stays bounded by about one buffer plus one page, a slow client never holds
-// up the others, and it loses nothing. A client that takes nothing for --stream-stall (60 s) while over
-// its buffer is disconnected (it resumes with Last-Event-ID when it comes back).
+// sent. So memory per client stays bounded by one buffer plus one row, a slow client never holds up
+// the others, and it loses nothing. A client that takes nothing for streamStallMs (60 s, checked at each
+// heartbeat) while over its buffer is disconnected (it resumes with Last-Event-ID when it comes back).
 import type { Logger } from '@backfill/engine/logger';
 import type pg from 'pg';
 import { type EventIdColumnWatch, isMissingEventIdColumn } from '../db/event-id-column.js';
@@ -29,6 +29,8 @@ export interface HubOptions {
 
 /** Rows per catch-up read. */
 const CATCH_UP_PAGE = 500;
+/** Catch-up output is written in pieces of about this size (one syscall each). */
+const WRITE_CHUNK = 16 * 1024;
 
 class Subscriber {
   /** Every row of the run with an id ≤ cursor has been sent (or is known not to exist). */
@@ -150,10 +152,28 @@ export class StreamHub {
         }
         const rows = await this.readPage(sub, horizon);
         if (stream.closed) return;
-        // Row by row, waiting for the socket whenever the buffer is over its limit.
+        // In writes of up to WRITE_CHUNK bytes (a syscall each) that keep the unsent output within the
+        // buffer's limit (plus one row), waiting for the socket to drain whenever it is over.
+        let chunk = '';
+        let chunkEnd = sub.cursor;
         for (const row of rows) {
-          this.send(sub, rowFrame(row));
-          sub.cursor = BigInt(row.id);
+          const frame = rowFrame(row);
+          const fits =
+            chunk.length + frame.length <= WRITE_CHUNK &&
+            stream.buffered + chunk.length + frame.length <= this.o.streamBufferBytes;
+          if (chunk && !fits) {
+            this.send(sub, chunk);
+            sub.cursor = chunkEnd;
+            chunk = '';
+            if (stream.buffered > this.o.streamBufferBytes) await stream.drained();
+            if (stream.closed) return;
+          }
+          chunk += frame;
+          chunkEnd = BigInt(row.id);
+        }
+        if (chunk) {
+          this.send(sub, chunk);
+          sub.cursor = chunkEnd;
           if (stream.buffered > this.o.streamBufferBytes) await stream.drained();
           if (stream.closed) return;
         }
@@ -208,25 +228,43 @@ export class StreamHub {
       }
       const frames = list.map(rowFrame);
       const ids = list.map((r) => BigInt(r.id));
+      // Most streams of a run are at the same point: the same text, one write each.
+      let all: string | undefined;
       for (const sub of [...subs]) {
-        let behind = false;
-        for (let i = 0; i < frames.length; i++) {
-          if (ids[i]! <= sub.cursor) continue;
-          if (sub.stream.buffered > this.o.streamBufferBytes) {
-            behind = true; // the rest comes from the database once the client has taken what it has
-            break;
+        if (sub.cursor < ids[0]!) {
+          all ??= frames.join('');
+          if (sub.stream.buffered + all.length <= this.o.streamBufferBytes) {
+            this.send(sub, all);
+            sub.cursor = to;
+            continue;
           }
-          this.send(sub, frames[i]!);
-          sub.cursor = ids[i]!;
         }
-        if (behind) this.fallBehind(sub);
-        else if (to > sub.cursor) sub.cursor = to;
+        this.deliverEach(sub, frames, ids, to);
       }
     }
   }
 
-  private send(sub: Subscriber, frame: string): void {
-    sub.stream.write(frame);
+  /** The frames a stream has not had yet, one by one, up to its buffer's limit (then it falls behind). */
+  private deliverEach(sub: Subscriber, frames: string[], ids: bigint[], to: bigint): void {
+    let chunk = '';
+    let last = sub.cursor;
+    for (let i = 0; i < frames.length; i++) {
+      if (ids[i]! <= sub.cursor) continue;
+      if (sub.stream.buffered + chunk.length > this.o.streamBufferBytes) {
+        if (chunk) this.send(sub, chunk);
+        sub.cursor = last;
+        this.fallBehind(sub); // the rest comes from the database once the client has taken what it has
+        return;
+      }
+      chunk += frames[i]!;
+      last = ids[i]!;
+    }
+    if (chunk) this.send(sub, chunk);
+    sub.cursor = to;
+  }
+
+  private send(sub: Subscriber, text: string): void {
+    sub.stream.write(text);
     const b = sub.stream.buffered;
     if (b > this.peakBuffered) this.peakBuffered = b;
   }
