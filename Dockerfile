@@ -15,5 +15,6 @@ ENV NODE_ENV=production
 COPY --from=build /app /app
 RUN ln -s /app/apps/cli/bin/backfill.js /usr/local/bin/backfill \
  && ln -s /app/apps/worker/bin/backfill-worker.js /usr/local/bin/backfill-worker
+RUN ln -s /app/apps/api/bin/backfill-api.js /usr/local/bin/backfill-api
 USER node
 CMD ["backfill-worker"]
