@@ -91,7 +91,12 @@ export function httpFailure(err: unknown, bodyLimit: number): HttpFailure {
   if (isConnectionFailure(err) || pg?.startsWith('08') || pg === '57P01' || pg === '57P03') {
     return {
       statusCode: 503,
-      body: { error: 'unavailable', message: 'PostgreSQL is unavailable; try again' },
+      body: {
+        error: 'unavailable',
+        message:
+          'lost the connection to PostgreSQL: a write may have been committed (a batch is all or nothing); ' +
+          'a retry writes the same events with the same event_ids, so a duplicate can be told apart',
+      },
       serverFault: true,
     };
   }

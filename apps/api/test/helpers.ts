@@ -42,7 +42,7 @@ export async function startApi(
 export const RUN = '6f1c2b9e-3a4d-4e5f-8a7b-9c0d1e2f3a4b';
 
 /** POST a body (an object, or raw JSON text as a client wrote it) to /runs/:runId/logs. */
-export function post(api: TestApi, body: unknown, runId = RUN) {
+export function post(api: { app: ApiApp }, body: unknown, runId = RUN) {
   return api.app.inject({
     method: 'POST',
     url: `/runs/${runId}/logs`,
