@@ -91,7 +91,10 @@ export const ListLogsReply = z.object({
 });
 
 export const EventsQuery = z.strictObject({ after: cursorValue.optional() });
-export const EventsHeaders = z.looseObject({ 'last-event-id': cursorValue.optional() });
+/** An empty Last-Event-ID (a client whose last id was reset) is no resume point, as if absent. */
+export const EventsHeaders = z.looseObject({
+  'last-event-id': z.union([z.literal(''), cursorValue]).optional(),
+});
 
 export const HealthReply = z.object({
   ok: z.boolean(),

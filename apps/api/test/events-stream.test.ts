@@ -282,8 +282,11 @@ describe('server-sent events', () => {
     });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ field: 'last-event-id' });
+    const empty = await fetch(`${api.base}/runs/${runId(6)}/events`, { headers: { 'last-event-id': '' } });
+    expect(empty.status).toBe(200); // an empty Last-Event-ID is no resume point: from the start
+    await empty.body?.cancel();
     const badRun = await fetch(`${api.base}/runs/nope/events`);
     expect(badRun.status).toBe(400);
-    expect((await health()).streams).toBe(0);
+    await waitFor('no stream left', async () => (await health()).streams === 0, 10_000, 20);
   });
 });
