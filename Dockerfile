@@ -27,7 +27,8 @@ ENV NODE_ENV=production
 COPY --from=build --chown=node:node /out /app
 RUN ln -s /app/apps/cli/bin/backfill.js /usr/local/bin/backfill \
  && ln -s /app/apps/worker/bin/backfill-worker.js /usr/local/bin/backfill-worker \
- && ln -s /app/apps/dashboard/bin/backfill-dashboard.js /usr/local/bin/backfill-dashboard
+ && ln -s /app/apps/dashboard/bin/backfill-dashboard.js /usr/local/bin/backfill-dashboard \
+ && ln -s /app/apps/api/bin/backfill-api.js /usr/local/bin/backfill-api
 USER node
 EXPOSE 9464 8090
 ENTRYPOINT ["/usr/bin/tini", "--"]

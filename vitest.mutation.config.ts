@@ -35,6 +35,7 @@ export default defineConfig({
       'packages/shared/test/event-id-errors.test.ts',
       'packages/shared/test/event-id-property.test.ts',
       'packages/shared/test/event-id-edges.test.ts',
+      'packages/shared/test/event-id-for-insert.test.ts',
       'packages/shared/test/settings.test.ts',
       'packages/engine/test/pack.test.ts',
       'packages/engine/test/state-table.test.ts',

@@ -41,7 +41,7 @@ describe('Dockerfile', () => {
     expect(health).toContain(`127.0.0.1:${port}/healthz`);
   });
 
-  it('copies only paths that exist, and links the three programs', () => {
+  it('copies only paths that exist, and links the four programs', () => {
     for (const c of ins.filter((i) => i.op === 'COPY' && !i.arg.startsWith('--from'))) {
       for (const src of c.arg.split(/\s+/).slice(0, -1))
         expect(existsSync(new URL(src, root)), src).toBe(true);
@@ -54,6 +54,7 @@ describe('Dockerfile', () => {
       'apps/cli/bin/backfill.js',
       'apps/worker/bin/backfill-worker.js',
       'apps/dashboard/bin/backfill-dashboard.js',
+      'apps/api/bin/backfill-api.js',
     ]) {
       expect(run).toContain(bin);
       expect(existsSync(new URL(bin, root)), bin).toBe(true);
@@ -85,7 +86,7 @@ describe('docker-compose.yml', () => {
       for (const k of Object.keys(svc.environment ?? {})) expect(ACCEPTED_ENV, `${name}: ${k}`).toContain(k);
       checked++;
     }
-    expect(checked).toBe(3);
+    expect(checked).toBe(4) // migrate, worker, dashboard, api;
   });
 
   it('matches the defaults of the code (DATABASE_URL and REDIS_URL)', () => {

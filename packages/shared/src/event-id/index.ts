@@ -16,6 +16,13 @@ export {
   type TryEventIdResult,
   tryEventId,
 } from './event-id.js';
+export {
+  type NewRunLogRow,
+  type PreparedRunLogRow,
+  prepareRunLogInsert,
+  type WithEventId,
+  withEventId,
+} from './for-insert.js';
 
 /**
  * UUID v5 (lowercase, hyphenated) of the UTF-8 bytes of `name`; the namespace defaults to EVENT_ID_NAMESPACE.
