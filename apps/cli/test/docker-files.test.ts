@@ -86,7 +86,7 @@ describe('docker-compose.yml', () => {
       for (const k of Object.keys(svc.environment ?? {})) expect(ACCEPTED_ENV, `${name}: ${k}`).toContain(k);
       checked++;
     }
-    expect(checked).toBe(4) // migrate, worker, dashboard, api;
+    expect(checked).toBe(4); // migrate, worker, dashboard, api;
   });
 
   it('matches the defaults of the code (DATABASE_URL and REDIS_URL)', () => {
