@@ -61,12 +61,16 @@ export async function benchFleet(
   template,
   rows,
   workers,
-  { redisUrl = 'redis://127.0.0.1:6379', workerArgs = [] } = {},
+  { redisUrl = 'redis://127.0.0.1:6379', workerArgs = [], backend = 'redis' } = {},
 ) {
-  const name = `bf_bench_fleet${workers}`;
+  const name = `bf_bench_fleet${workers}${backend === 'redis' ? '' : `_${backend}`}`;
   const url = await copyOf(template, name);
   const prefix = `bench-${process.pid}-${workers}`;
-  const env = { DATABASE_URL: url, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix };
+  // PostgreSQL queues: a Redis URL nothing answers, so the run proves it needs none.
+  const env =
+    backend === 'redis'
+      ? { DATABASE_URL: url, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix }
+      : { DATABASE_URL: url, REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: prefix, QUEUE_BACKEND: backend };
   const fleet = Array.from({ length: workers }, () => spawnWorker(env, workerArgs));
   try {
     await Promise.all(fleet.map((w) => w.ready));
@@ -122,6 +126,7 @@ export async function benchFleet(
     const rss = fleet.map((w) => w.lines.find((l) => l.msg === 'worker stopped')?.peakRssMb ?? null);
     return {
       workers,
+      backend,
       shards,
       seconds,
       wallSeconds,
@@ -135,7 +140,7 @@ export async function benchFleet(
   } finally {
     for (const w of fleet) w.p.kill('SIGTERM');
     await Promise.all(fleet.map((w) => w.exited));
-    await cleanPrefix(redisUrl, prefix);
+    if (backend === 'redis') await cleanPrefix(redisUrl, prefix);
     await dropDb(name);
   }
 }

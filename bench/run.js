@@ -92,6 +92,9 @@ for (const n of fleetSizes) {
   log(`${n} worker process(es)`);
   results.fleet.push(await benchFleet(TEMPLATE, rows, n));
 }
+// The same two-worker fleet with its queues in PostgreSQL (no Redis): what the queue costs the database.
+log('2 worker processes, queues in PostgreSQL (no Redis)');
+results.fleetPostgres = await benchFleet(TEMPLATE, rows, 2, { backend: 'postgres' });
 // This machine drifts by ±5-8% over a sitting (the same measurement, minutes apart), so `run`, the
 // baseline of two ratios, is sampled before and after the fleets and averaged.
 log('backfill run --commit (second sample)');
@@ -154,9 +157,12 @@ results.ratios = {
     twoWorkersVsCeiling2: ratio(two.rowsPerSecond, results.sqlCeiling2.rowsPerSecond),
     twoWorkersDbTimeVsCeiling: ratio(two.dbCpuMicrosPerRow, results.sqlCeiling1.dbCpuMicrosPerRow),
     twoWorkersDbLatencyVsCeiling: ratio(two.dbMicrosPerRow, results.sqlCeiling1.dbMicrosPerRow),
+    postgresQueuesVsRedis: ratio(results.fleetPostgres.rowsPerSecond, two.rowsPerSecond),
+    postgresQueuesDbCpuVsRedis: ratio(results.fleetPostgres.dbCpuMicrosPerRow, two.dbCpuMicrosPerRow),
   }),
+  runVsCeiling2: ratio(results.run.rowsPerSecond, results.sqlCeiling2.rowsPerSecond),
 };
-for (const f of results.fleet) {
+for (const f of [...results.fleet, results.fleetPostgres]) {
   f.vsRun = ratio(f.rowsPerSecond, results.run.rowsPerSecond);
   f.vsCeiling2 = ratio(f.rowsPerSecond, results.sqlCeiling2.rowsPerSecond);
 }
@@ -166,6 +172,7 @@ results.targets = [
   ['run ≥ 25 × naive per-row UPDATE', results.ratios.runVsNaive >= 25],
   ['run db time (backend CPU) per row ≤ 1.25 × ceiling', results.ratios.dbTimePerRowVsCeiling <= 1.25],
   ['run peak RSS < 200 MB', results.run.peakRssMb < 200],
+  ['run ≥ 0.75 × two-connection SQL ceiling', results.ratios.runVsCeiling2 >= 0.75],
   ['run with event_id unanalyzed ≥ 0.90 × run analyzed', results.ratios.runNoStatsVsRun >= 0.9],
   ['run, adaptive batch size ≥ 0.97 × the best fixed size', results.ratios.adaptiveVsBestFixed >= 0.97],
   ...(one
@@ -179,13 +186,23 @@ results.targets = [
           '2 workers db time (backend CPU) per row ≤ 1.10 × ceiling',
           results.ratios.twoWorkersDbTimeVsCeiling <= 1.1,
         ],
+        ['2 workers, PostgreSQL queues ≥ 0.90 × on Redis', results.ratios.postgresQueuesVsRedis >= 0.9],
+        [
+          '2 workers, PostgreSQL queues: db CPU per row ≤ 1.10 × on Redis',
+          results.ratios.postgresQueuesDbCpuVsRedis <= 1.1,
+        ],
       ]
     : []),
   [
     'queue overhead < 5% of shard time (every fleet)',
-    results.fleet.every((f) => f.queueOverhead !== null && f.queueOverhead < 0.05),
+    [...results.fleet, results.fleetPostgres].every(
+      (f) => f.queueOverhead !== null && f.queueOverhead < 0.05,
+    ),
   ],
-  ['worker peak RSS < 200 MB (every fleet)', results.fleet.every((f) => f.peakRssMb < 200)],
+  [
+    'worker peak RSS < 200 MB (every fleet)',
+    [...results.fleet, results.fleetPostgres].every((f) => f.peakRssMb < 200),
+  ],
   [
     'dashboard: run page API p99 < 100 ms at 10,000 shards and 20 workers',
     results.dashboard.runPage.p99 < 100,
@@ -269,6 +286,13 @@ const table = [
     `${f.vsRun} × run, ${f.vsCeiling2} × 2-conn ceiling, queue overhead ${(f.queueOverhead * 100).toFixed(1)}%, RSS ${f.peakRssMb} MB`,
   ]),
   [
+    '2 workers, queues in PostgreSQL',
+    fmt(results.fleetPostgres.rowsPerSecond),
+    cpu(results.fleetPostgres),
+    lat(results.fleetPostgres),
+    `${results.ratios.postgresQueuesVsRedis ?? '?'} × on Redis, queue overhead ${(results.fleetPostgres.queueOverhead * 100).toFixed(1)}%, RSS ${results.fleetPostgres.peakRssMb} MB (no Redis)`,
+  ],
+  [
     'plan sparse (keyset walk)',
     '',
     '',
@@ -299,15 +323,19 @@ const table = [
 ];
 writeFileSync(
   new URL('./throughput.svg', import.meta.url),
-  throughputSvg(
-    results.fleet.map((f) => ({ label: `${f.workers} worker${f.workers > 1 ? 's' : ''}`, series: f.series })),
-  ),
+  throughputSvg([
+    ...results.fleet.map((f) => ({
+      label: `${f.workers} worker${f.workers > 1 ? 's' : ''}`,
+      series: f.series,
+    })),
+    { label: '2 workers, PG queues', series: results.fleetPostgres.series },
+  ]),
 );
-for (const f of results.fleet) f.series = f.series.filter((_, i) => i % 4 === 0); // keeps results.json small
+for (const f of [...results.fleet, results.fleetPostgres]) f.series = f.series.filter((_, i) => i % 4 === 0); // keeps results.json small
 const widths = table[0].map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
 for (const r of table) process.stdout.write(`${r.map((c, i) => String(c).padEnd(widths[i])).join('  ')}\n`);
 process.stdout.write(
-  `\nrun / ceiling ${results.ratios.runVsCeiling} · run / naive ${results.ratios.runVsNaive} · db CPU per row vs ceiling ${results.ratios.dbTimePerRowVsCeiling} (statement latency ${results.ratios.dbLatencyPerRowVsCeiling})\n`,
+  `\nrun / ceiling ${results.ratios.runVsCeiling} (2 connections: ${results.ratios.runVsCeiling2}) · run / naive ${results.ratios.runVsNaive} · db CPU per row vs ceiling ${results.ratios.dbTimePerRowVsCeiling} (statement latency ${results.ratios.dbLatencyPerRowVsCeiling})\n`,
 );
 for (const t of results.targets) process.stdout.write(`${t.met ? 'MET   ' : 'MISSED'} ${t.target}\n`);
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// npm run bench:scale [-- --rows 1000000,5000000,20000000]: the cost of a backfilled row as the table
+// npm run bench:scale [-- --rows 1000000,5000000,20000000 --strategies indexed,deferred]: the cost of a backfilled row as the table
 // grows, with the event_id index present during the backfill (`migrate --index=concurrent`) and built
 // after it (`--index=defer`, the `auto` choice for big tables). Per size and strategy: rows/s, database
-// CPU per row, WAL bytes per row, index size per row, end to end (backfill + index build), and the
+// CPU per row (client backends during the backfill; PostgreSQL's background processes — checkpointer,
+// writers, autovacuum — apart; the index build apart), checkpoints and buffers the backends had to
+// write out themselves, WAL bytes per row, index size per row, end to end (backfill + index build), and the
 // batch read's and UPDATE's buffers per row (EXPLAIN (ANALYZE, BUFFERS) on a slice in the middle of
 // the table). Prints the ratio of the largest size to the smallest, MET/MISSED against 0.90, and
 // writes bench/scale-results.json.
@@ -13,10 +15,20 @@ import { createPool } from '@backfill/engine/db';
 import { silentLogger } from '@backfill/engine/logger';
 import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { ADMIN_URL, admin, cli, copyOf, dbUrl, dropDb, fmt, withDb } from './lib.js';
-import { startDbCpuSampler } from './pgcpu.js';
+import { bgwriterStats, startBackgroundCpuSampler, startDbCpuSampler } from './pgcpu.js';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000,5000000,20000000' } } });
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000,5000000,20000000' },
+    strategies: { type: 'string', default: 'indexed,deferred' },
+  },
+});
 const sizes = values.rows.split(',').map(Number);
+const strategies = values.strategies.split(',');
+if (!strategies.length || strategies.some((s) => s !== 'indexed' && s !== 'deferred')) {
+  process.stderr.write('bench:scale: --strategies must be indexed, deferred or both, comma-separated\n');
+  process.exit(2);
+}
 if (sizes.some((n) => !Number.isInteger(n) || n < 10_000)) {
   process.stderr.write('bench:scale: --rows must be whole numbers ≥ 10000, comma-separated\n');
   process.exit(2);
@@ -89,20 +101,30 @@ async function measure(template, rows, strategy) {
     await withDb(url, (c) => c.query('CHECKPOINT'));
     const buffers = await buffersPerBatch(url, rows);
     const wal0 = await walBytes(url);
+    const bg0 = await bgwriterStats(ADMIN_URL);
     const cpu = await startDbCpuSampler(ADMIN_URL, name);
+    const background = await startBackgroundCpuSampler(ADMIN_URL, name);
     const res = await cli(['run', '--commit', '--json'], { DATABASE_URL: url });
     if (res.code !== 0) throw new Error(`run failed (${res.code}): ${res.stderr}`);
     const s = JSON.parse(res.stdout);
+    // The backfill's own cost, apart from the index build after it.
+    const dbCpuSeconds = await cpu.stop();
+    const bgCpu = await background.stop();
+    const bg1 = await bgwriterStats(ADMIN_URL);
+    const wal = (await walBytes(url)) - wal0;
     let indexSeconds = 0;
+    let indexCpuSeconds = 0;
     if (strategy === 'deferred') {
       const t0 = Date.now();
+      const ixCpu = await startDbCpuSampler(ADMIN_URL, name);
       const ix = await cli(['index'], { DATABASE_URL: url });
       if (ix.code !== 0) throw new Error(`index failed: ${ix.stderr}`);
       indexSeconds = (Date.now() - t0) / 1000;
+      indexCpuSeconds = await ixCpu.stop();
     }
-    const dbCpuSeconds = await cpu.stop();
-    const wal = (await walBytes(url)) - wal0;
     const index = await indexBytes(url);
+    const perRow = (x) => x / rows;
+    const bgSeconds = Object.values(bgCpu).reduce((a, b) => a + b, 0);
     return {
       strategy,
       rows,
@@ -110,7 +132,12 @@ async function measure(template, rows, strategy) {
       backfillSeconds: s.seconds,
       indexSeconds,
       endToEndRowsPerSecond: Math.round(rows / (s.seconds + indexSeconds)),
-      dbCpuMicrosPerRow: (dbCpuSeconds * 1e6) / rows,
+      dbCpuMicrosPerRow: perRow(dbCpuSeconds * 1e6),
+      backgroundCpuMicrosPerRow: perRow(bgSeconds * 1e6),
+      backgroundCpuSeconds: bgCpu,
+      indexCpuMicrosPerRow: perRow(indexCpuSeconds * 1e6),
+      checkpoints: bg1.checkpoints - bg0.checkpoints,
+      backendWritesPerThousandRows: perRow((bg1.buffers_backend - bg0.buffers_backend) * 1000),
       walBytesPerRow: wal / rows,
       indexBytesPerRow: index / rows,
       ...buffers,
@@ -125,7 +152,7 @@ const t0 = Date.now();
 for (const rows of sizes) {
   log(`${fmt(rows)} rows`);
   await buildTemplate('bf_scale_template', rows);
-  for (const strategy of ['indexed', 'deferred']) {
+  for (const strategy of strategies) {
     log(`  backfill with the index ${strategy === 'indexed' ? 'present' : 'built after'}`);
     results.runs.push(await measure('bf_scale_template', rows, strategy));
   }
@@ -135,7 +162,7 @@ const small = Math.min(...sizes);
 const large = Math.max(...sizes);
 const at = (rows, strategy) => results.runs.find((r) => r.rows === rows && r.strategy === strategy);
 results.ratios = {};
-for (const strategy of ['indexed', 'deferred']) {
+for (const strategy of strategies) {
   results.ratios[strategy] = {
     rowsPerSecond:
       Math.round((at(large, strategy).rowsPerSecond / at(small, strategy).rowsPerSecond) * 100) / 100,
@@ -151,6 +178,10 @@ const table = [
     'rows/s',
     'end to end',
     'db CPU µs/row',
+    'bg CPU µs/row',
+    'index CPU µs/row',
+    'checkpoints',
+    'backend writes/1k rows',
     'WAL B/row',
     'index B/row',
     'read blk/row',
@@ -162,6 +193,10 @@ const table = [
     fmt(r.rowsPerSecond),
     fmt(r.endToEndRowsPerSecond),
     fmt(r.dbCpuMicrosPerRow, 1),
+    fmt(r.backgroundCpuMicrosPerRow, 1),
+    fmt(r.indexCpuMicrosPerRow, 1),
+    fmt(r.checkpoints),
+    fmt(r.backendWritesPerThousandRows, 1),
     fmt(r.walBytesPerRow),
     fmt(r.indexBytesPerRow, 1),
     fmt(r.readBlocksPerRow, 3),
@@ -170,7 +205,7 @@ const table = [
 ];
 const widths = table[0].map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
 for (const r of table) process.stdout.write(`${r.map((c, i) => String(c).padEnd(widths[i])).join('  ')}\n`);
-for (const strategy of ['indexed', 'deferred']) {
+for (const strategy of strategies) {
   const r = results.ratios[strategy];
   process.stdout.write(
     `${r.rowsPerSecond >= 0.9 ? 'MET   ' : 'MISSED'} index ${strategy === 'indexed' ? 'during' : 'after'}: rows/s at ${fmt(large)} ≥ 0.90 × at ${fmt(small)} (${r.rowsPerSecond}; db CPU per row ${r.dbCpuPerRow} ×)\n`,

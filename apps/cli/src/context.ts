@@ -1,5 +1,5 @@
 // What every command gets: the parsed environment and a logger. Built once, at the edge.
-import { type EnvConfig, parseEnv } from '@backfill/engine/config';
+import { type EnvConfig, parseEnv, withQueueBackendFlag } from '@backfill/engine/config';
 import { createLogger, type Logger } from '@backfill/engine/logger';
 
 export interface CommandContext {
@@ -7,7 +7,13 @@ export interface CommandContext {
   logger: Logger;
 }
 
+/** Program-level flags every command honours (set by the program's preAction hook). */
+const globalFlags: { queueBackend?: unknown } = {};
+export function setGlobalFlags(flags: { queueBackend?: unknown }): void {
+  Object.assign(globalFlags, flags);
+}
+
 export function createContext(): CommandContext {
-  const env = parseEnv();
+  const env = withQueueBackendFlag(parseEnv(), globalFlags.queueBackend);
   return { env, logger: createLogger({ level: env.LOG_LEVEL, service: 'backfill-cli' }) };
 }

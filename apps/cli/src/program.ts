@@ -1,8 +1,10 @@
 // The `backfill` command tree. Commands live in ./commands, one file each; this file only wires them.
 
 import { describeFailure, ExitCode } from '@backfill/engine/cli';
+import { QUEUE_BACKEND_FLAG } from '@backfill/engine/config';
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands/index.js';
+import { setGlobalFlags } from './context.js';
 
 export function buildProgram(): Command {
   const program = new Command('backfill')
@@ -12,7 +14,11 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
+    .option(QUEUE_BACKEND_FLAG.flags, QUEUE_BACKEND_FLAG.description)
+    .hook('preAction', (cmd) => {
+      setGlobalFlags({ queueBackend: cmd.opts().queueBackend });
+    });
   program.addHelpText(
     'after',
     `

@@ -2,7 +2,7 @@
 // the programs read. Shared by the tests of deploy/kubernetes, the Dockerfile and docker-compose.yml.
 import { execFileSync } from 'node:child_process';
 import { WORKER_FLAGS } from '@backfill/control/flags';
-import { EnvSchema } from '@backfill/engine/config';
+import { EnvSchema, QUEUE_BACKEND_FLAG } from '@backfill/engine/config';
 import { DASHBOARD_FLAGS } from '@backfill/operator/flags';
 import { buildProgram } from '../src/program.js';
 
@@ -18,7 +18,8 @@ const API_FLAGS = new Set(API_HELP.match(/--[a-z][a-z-]*/g) ?? []);
 const API_ENV = [...API_HELP.split('Environment:')[1]!.matchAll(/^ {2}([A-Z_]+) /gm)].map((m) => m[1]!);
 
 export const ACCEPTED_ENV = new Set([...Object.keys(EnvSchema.shape), 'DASHBOARD_TOKEN', ...API_ENV]);
-const flagNames = (specs: readonly { flags: string }[]) => new Set(specs.map((f) => f.flags.split(' ')[0]!));
+const flagNames = (specs: readonly { flags: string }[]) =>
+  new Set([...specs, QUEUE_BACKEND_FLAG].map((f) => f.flags.split(' ')[0]!));
 
 /** The flags `argv` (bin first) may use; throws for a bin or command the image does not have. */
 export function knownFlags(argv: string[]): Set<string> {
@@ -29,7 +30,7 @@ export function knownFlags(argv: string[]): Set<string> {
   if (bin === 'backfill') {
     const cmd = buildProgram().commands.find((c) => c.name() === command);
     if (!cmd) throw new Error(`backfill has no command ${command}`);
-    return new Set(cmd.options.map((o) => o.long!));
+    return new Set([...cmd.options.map((o) => o.long!), QUEUE_BACKEND_FLAG.flags.split(' ')[0]!]);
   }
   throw new Error(`the image has no program ${bin}`);
 }

@@ -1,7 +1,7 @@
 // The dashboard deployable: flags and environment parsed once at the edge, then the operator plane
 // until SIGTERM. Reads are open; actions need DASHBOARD_TOKEN.
 import { describeFailure, ExitCode } from '@backfill/engine/cli';
-import { parseEnv } from '@backfill/engine/config';
+import { parseEnv, QUEUE_BACKEND_FLAG, withQueueBackendFlag } from '@backfill/engine/config';
 import { createLogger } from '@backfill/engine/logger';
 import { DASHBOARD_FLAGS, dashboardSettings } from '@backfill/operator/flags';
 import { Command, CommanderError } from 'commander';
@@ -16,6 +16,7 @@ function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   for (const f of DASHBOARD_FLAGS) program.option(f.flags, f.description, f.defaultValue);
+  program.option(QUEUE_BACKEND_FLAG.flags, QUEUE_BACKEND_FLAG.description);
   program.addHelpText(
     'after',
     `
@@ -36,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     program.parse(argv);
-    const env = parseEnv();
+    const env = withQueueBackendFlag(parseEnv(), program.opts().queueBackend);
     const settings = dashboardSettings(program.opts(), {
       ...env,
       DASHBOARD_TOKEN: process.env.DASHBOARD_TOKEN,

@@ -2,7 +2,7 @@
 // until SIGTERM. Stateless: scale it with replicas.
 import { parseWorkerFlags, WORKER_FLAGS, workerSettings } from '@backfill/control/flags';
 import { describeFailure, ExitCode } from '@backfill/engine/cli';
-import { parseEnv } from '@backfill/engine/config';
+import { parseEnv, QUEUE_BACKEND_FLAG, withQueueBackendFlag } from '@backfill/engine/config';
 import { createLogger } from '@backfill/engine/logger';
 import { Command, CommanderError } from 'commander';
 
@@ -17,6 +17,7 @@ function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   for (const f of WORKER_FLAGS) program.option(f.flags, f.description, f.defaultValue);
+  program.option(QUEUE_BACKEND_FLAG.flags, QUEUE_BACKEND_FLAG.description);
   program.addHelpText(
     'after',
     `
@@ -39,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     program.parse(argv);
     const tuning = parseWorkerFlags(program.opts());
-    const env = parseEnv();
+    const env = withQueueBackendFlag(parseEnv(), program.opts().queueBackend);
     const logger = createLogger({ level: env.LOG_LEVEL, service: 'backfill-worker' });
     // Loaded after parsing: `--help` and a bad flag need no BullMQ.
     const { serveWorker } = await import('@backfill/control/worker');

@@ -3,7 +3,7 @@
 // with Redis, end to end with worker processes: a SIGKILLed worker loses no work, pause holds every
 // write, a failed shard is retried, each row is written once.
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../../test-support/cli.js';
+import { collect, runCli, spawnWorker } from '../../../test-support/cli.js';
 import { withClient } from '../../../test-support/db.js';
 import {
   distributedEnv,
@@ -94,7 +94,7 @@ describe('PostgreSQL-only queues (no Redis)', { timeout: 300_000 }, () => {
     expect(attempts.rows[0].n).toBeGreaterThanOrEqual(2); // the killed worker's shard was claimed again
   });
 
-  it('a shard that keeps failing ends failed; retry --failed completes it', async () => {
+  it('--queue-backend postgres (the flag, no variable): a failing shard ends failed; retry --failed completes it', async () => {
     const url = await prepared('pgq_fail', 30_000);
     await withClient(url, (c) =>
       c.query(`
@@ -102,15 +102,16 @@ describe('PostgreSQL-only queues (no Redis)', { timeout: 300_000 }, () => {
         BEGIN RAISE EXCEPTION 'refusing id % (test trigger)', NEW.id; END $$;
         CREATE TRIGGER refuse BEFORE UPDATE ON run_logs FOR EACH ROW WHEN (NEW.id BETWEEN 12000 AND 12010) EXECUTE FUNCTION refuse();`),
     );
-    const env = pgEnv(url);
-    await start(env, 'pgf', ['--shard-rows', '10000', '--attempts', '2', '--backoff', '100ms']);
-    const fleet = startFleet(1, env);
+    const { QUEUE_BACKEND: _, ...env } = pgEnv(url);
+    const pg = ['--queue-backend', 'postgres'];
+    await start(env, 'pgf', [...pg, '--shard-rows', '10000', '--attempts', '2', '--backoff', '100ms']);
+    const fleet = startFleet(1, env, [...FAST_WORKER_FLAGS, ...pg]);
     try {
       await waitForRunStatus(url, 'pgf', 'failed', 120_000);
-      const status = await runCli(['status', 'pgf'], env);
+      const status = await runCli(['status', 'pgf', ...pg], env);
       expect(status.stdout).toMatch(/shard 1 failed after 2 attempts: .*refusing id 12000/);
       await withClient(url, (c) => c.query('DROP TRIGGER refuse ON run_logs'));
-      const retried = await runCli(['retry', 'pgf', '--failed'], env);
+      const retried = await runCli(['--queue-backend', 'postgres', 'retry', 'pgf', '--failed'], env);
       expect(retried.code, retried.stderr).toBe(0);
       await waitForRunStatus(url, 'pgf', 'completed', 120_000);
     } finally {
@@ -119,5 +120,18 @@ describe('PostgreSQL-only queues (no Redis)', { timeout: 300_000 }, () => {
     expect(await rowsDone(url)).toBe(30_000);
     // No worker logged a Redis fault: nothing tried to reach it.
     expect(fleet.logs.join('')).not.toMatch(/ECONNREFUSED 127\.0\.0\.1:1\b/);
+  });
+
+  it('a bad --queue-backend is exit 2 naming the flag, for every program, and nothing is written', async () => {
+    const url = await prepared('pgq_bad', 1000);
+    const env = pgEnv(url);
+    const res = await runCli(['start', '--name', 'x', '--commit', '--queue-backend', 'kafka'], env);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/--queue-backend: must be redis or postgres \(got "kafka"\)/);
+    const worker = await collect(spawnWorker(['--queue-backend', 'kafka'], env));
+    expect(worker.code).toBe(2);
+    expect(worker.stderr).toMatch(/--queue-backend: must be redis or postgres/);
+    const runs = await withClient(url, (c) => c.query('SELECT count(*)::int AS n FROM backfill_runs'));
+    expect(runs.rows[0].n).toBe(0);
   });
 });

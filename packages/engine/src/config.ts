@@ -46,12 +46,14 @@ const redisUrl = urlWithScheme(['redis:', 'rediss:', 'redis+cluster:']).refine(
   { message: 'must name a database by its number, e.g. redis://host:6379/0 (or no path for 0)' },
 );
 
+export const QUEUE_BACKENDS = ['redis', 'postgres'] as const;
+
 export const EnvSchema = z.object({
   DATABASE_URL: postgresUrl.default(DEFAULT_DATABASE_URL),
   REDIS_URL: redisUrl.default(DEFAULT_REDIS_URL),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Where the queues live: redis (BullMQ's own), or postgres (no Redis at all; next to the ledger). */
-  QUEUE_BACKEND: z.enum(['redis', 'postgres'], { message: 'must be redis or postgres' }).default('redis'),
+  QUEUE_BACKEND: z.enum(QUEUE_BACKENDS, { message: 'must be redis or postgres' }).default('redis'),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_{}.-]+$/, { message: 'must be letters, digits, _ . - { } (no spaces or colons)' })
@@ -82,6 +84,23 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     );
   }
   return result.data;
+}
+
+/** The flag of every program that reaches the queues (commander syntax and help). */
+export const QUEUE_BACKEND_FLAG = {
+  flags: '--queue-backend <kind>',
+  description: 'where the queues live: redis or postgres (no Redis at all); overrides QUEUE_BACKEND',
+} as const;
+
+/**
+ * `--queue-backend`, where a program has it: the flag wins over QUEUE_BACKEND; an error names the flag.
+ */
+export function withQueueBackendFlag(env: EnvConfig, flag: unknown): EnvConfig {
+  if (flag === undefined) return env;
+  const r = z.enum(QUEUE_BACKENDS).safeParse(flag);
+  if (!r.success)
+    throw new UsageError(`--queue-backend: must be redis or postgres (got ${JSON.stringify(flag)})`);
+  return { ...env, QUEUE_BACKEND: r.data };
 }
 
 /** postgres://user:secret@host/db → postgres://user:***@host/db, for messages and logs. */
