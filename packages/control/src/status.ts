@@ -94,8 +94,13 @@ async function statusOf(ctx: ControlContext, run: RunRow): Promise<RunStatusRepo
     ]),
   );
   const series = await rowsPerSecondSeries(ctx, run);
-  const lastMinute = Math.round(mean(series.slice(-60)));
-  const last15 = Math.round(mean(series));
+  // A young run's windows hold only the seconds it has lived: 6 s of work averaged over 60 s would show a
+  // tenth of its rate and an ETA ten times too long.
+  const lived = run.startedAt
+    ? Math.max(1, Math.floor((Date.now() - run.startedAt.getTime()) / 1000))
+    : Infinity;
+  const lastMinute = Math.round(mean(series.slice(-Math.min(60, lived))));
+  const last15 = Math.round(mean(series.slice(-Math.min(series.length, lived))));
   const whileWriting = Math.round(mean(series.filter((n) => n > 0)));
   const end = run.finishedAt?.getTime() ?? Date.now();
   const elapsed = run.startedAt ? (end - run.startedAt.getTime()) / 1000 : 0;

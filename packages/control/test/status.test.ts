@@ -121,4 +121,18 @@ describe('controls: errors carry a kind, and nothing changes on them', () => {
     expect(resumed.queuePaused).toBe(false);
     await cancelRun(ctx, 'many-shards');
   });
+
+  it("a young run's rates and ETA count only the seconds it has lived", async () => {
+    const started = await start('young', 1000);
+    expect(started.outcome).toBe('started');
+    const run = (await readRunStatus(ctx, 'young')).run;
+    ctx.transport.count(run.queue!, 1000);
+    await new Promise((r) => setTimeout(r, 1100)); // into a complete second
+    const s = await readRunStatus(ctx, 'young');
+    // 1,000 rows within its first two seconds: ≥ 500 rows/s, not 1,000 / 60.
+    expect(s.rowsPerSecondLastMinute).toBeGreaterThanOrEqual(500);
+    expect(s.rowsPerSecondLast15Minutes).toBeGreaterThanOrEqual(500);
+    expect(s.etaSeconds).toBeLessThanOrEqual(Math.ceil(2000 / 500)); // ~3,000 rows, 1,000 done
+    await cancelRun(ctx, 'young');
+  });
 });
