@@ -539,7 +539,7 @@ export async function benchApi({ quick = false } = {}) {
   return { post, fanout, beside, targets, seconds: Math.round((Date.now() - t0) / 1000) };
 }
 
-export function printApiBench(r) {
+export function printApiBench(r, { targets = true } = {}) {
   const table = [
     ['measurement', 'value', 'note'],
     ...r.post.flatMap((p) => [
@@ -573,6 +573,7 @@ export function printApiBench(r) {
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
   for (const row of table)
     process.stdout.write(`${row.map((c, i) => String(c).padEnd(widths[i])).join('  ')}\n`);
+  if (!targets) return;
   process.stdout.write('\n');
   for (const t of r.targets) process.stdout.write(`${t.met ? 'MET   ' : 'MISSED'} ${t.target}\n`);
   process.stdout.write(`\n(${r.seconds}s)\n`);

@@ -7,6 +7,7 @@ import { insertDemoRows } from '@backfill/demo-data';
 import { createPool } from '@backfill/engine/db';
 import { silentLogger } from '@backfill/engine/logger';
 import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
+import { benchApi, printApiBench } from './api.js';
 import { benchDashboard } from './dashboard.js';
 import { benchEventId } from './event-id.js';
 import { benchFleet, benchQueueMemory, throughputSvg } from './fleet.js';
@@ -126,6 +127,9 @@ log(`sparse table: ${fmt(sparseRows)} rows over ids up to ~10^10 (planning, Redi
 log('dashboard: 10,000 shards and 20 workers (run page latency, live feed cost with 1 and 50 pages)');
 results.dashboard = await benchDashboard();
 
+log('the application API: POST with and without event_id, 1,000 SSE clients, beside a backfill');
+results.api = await benchApi();
+
 function averageRun(samples) {
   const mean = (k) => samples.reduce((t, x) => t + x[k], 0) / samples.length;
   return {
@@ -212,7 +216,9 @@ results.targets = [
     results.dashboard.feedTransactionsPerSecond.fiftyPages <=
       1.2 * Math.max(0.1, results.dashboard.feedTransactionsPerSecond.onePage),
   ],
-].map(([target, met]) => ({ target, met }));
+]
+  .map(([target, met]) => ({ target, met }))
+  .concat(results.api.targets);
 results.seconds = Math.round((Date.now() - t0) / 1000);
 await dropDb(TEMPLATE);
 
@@ -337,6 +343,9 @@ for (const r of table) process.stdout.write(`${r.map((c, i) => String(c).padEnd(
 process.stdout.write(
   `\nrun / ceiling ${results.ratios.runVsCeiling} (2 connections: ${results.ratios.runVsCeiling2}) · run / naive ${results.ratios.runVsNaive} · db CPU per row vs ceiling ${results.ratios.dbTimePerRowVsCeiling} (statement latency ${results.ratios.dbLatencyPerRowVsCeiling})\n`,
 );
+process.stdout.write('\nthe application API (apps/api)\n');
+printApiBench(results.api, { targets: false });
+process.stdout.write('\n');
 for (const t of results.targets) process.stdout.write(`${t.met ? 'MET   ' : 'MISSED'} ${t.target}\n`);
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 process.stdout.write(`\nwrote bench/results.json and bench/throughput.svg (${results.seconds}s)\n`);
