@@ -96,8 +96,9 @@ async function statusOf(ctx: ControlContext, run: RunRow): Promise<RunStatusRepo
   const series = await rowsPerSecondSeries(ctx, run);
   // A young run's windows hold only the seconds it has lived: 6 s of work averaged over 60 s would show a
   // tenth of its rate and an ETA ten times too long.
+  // Counted in the series' own whole seconds: those from the one it started in to the one now filling.
   const lived = run.startedAt
-    ? Math.max(1, Math.floor((Date.now() - run.startedAt.getTime()) / 1000))
+    ? Math.max(1, Math.floor(Date.now() / 1000) - Math.floor(run.startedAt.getTime() / 1000))
     : Infinity;
   const lastMinute = Math.round(mean(series.slice(-Math.min(60, lived))));
   const last15 = Math.round(mean(series.slice(-Math.min(series.length, lived))));
