@@ -1,7 +1,8 @@
 // Shared by the distributed test files (a fleet of worker processes, real Redis and PostgreSQL): the
 // environment the CLI and the workers run with, the steps every test takes, what they read back from the
 // ledger, the queue and the workers' logs, and the removal of a file's Redis keys when it ends.
-import { Queue } from 'bullmq';
+import { openTransport } from '@backfill/control';
+import type { JobType } from 'bullmq';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { runCli } from './cli.js';
@@ -31,6 +32,23 @@ export const distributedEnv = (url: string, prefix: string, extra: Env = {}): En
   QUEUE_PREFIX: prefix,
   ...extra,
 });
+
+/** The queue backends the distributed tests run on, each test once per backend. */
+export const QUEUE_BACKENDS = ['redis', 'postgres'] as const;
+export type QueueBackend = (typeof QUEUE_BACKENDS)[number];
+
+/**
+ * The environment of a test on `backend`. On PostgreSQL queues REDIS_URL names a port where nothing
+ * listens: any use of Redis at all would fail the run.
+ */
+export const backendEnv = (url: string, prefix: string, backend: QueueBackend, extra: Env = {}): Env =>
+  distributedEnv(
+    url,
+    prefix,
+    backend === 'postgres'
+      ? { QUEUE_BACKEND: 'postgres', REDIS_URL: 'redis://127.0.0.1:1', ...extra }
+      : extra,
+  );
 
 /** `backfill start --commit --json`, which must succeed; its JSON report. */
 export async function startRun(env: Env, name: string, args: string[] = []) {
@@ -77,17 +95,24 @@ export async function runQueueState(
     c.query('SELECT queue FROM backfill_runs WHERE name = $1', [name]),
   );
   if (!rows[0]?.queue) throw new Error(`run ${name} has no queue in the ledger`);
-  const connection = new Redis(env.REDIS_URL ?? REDIS_URL, { maxRetriesPerRequest: null });
-  const queue = new Queue(rows[0].queue as string, { connection, prefix: env.QUEUE_PREFIX });
+  const transport = await openTransport({
+    backend: env.QUEUE_BACKEND === 'postgres' ? 'postgres' : 'redis',
+    redisUrl: env.REDIS_URL ?? REDIS_URL,
+    databaseUrl: url,
+    prefix: env.QUEUE_PREFIX ?? 'backfill',
+  });
+  const queue = transport.queue(rows[0].queue as string);
   try {
-    const [counts, paused] = await Promise.all([
-      queue.getJobCounts('active', 'delayed', 'waiting', 'prioritized'),
+    const [{ paused: parked = 0, ...counts }, paused] = await Promise.all([
+      queue.getJobCounts('active', 'delayed', 'waiting', 'paused' as JobType, 'prioritized'),
       queue.isPaused(),
     ]);
+    // A paused queue's waiting jobs: `waiting` on Redis, `paused` on BullMQ's PostgreSQL backend.
+    counts.waiting = (counts.waiting ?? 0) + parked;
     return { counts, paused };
   } finally {
     await queue.close();
-    connection.disconnect();
+    await transport.close();
   }
 }
 

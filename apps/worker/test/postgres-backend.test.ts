@@ -1,23 +1,16 @@
-// QUEUE_BACKEND=postgres: the queues live in PostgreSQL (BullMQ's PostgreSQL backend, schema bullmq)
-// and nothing touches Redis — REDIS_URL points at a port where nothing listens. The same guarantees as
-// with Redis, end to end with worker processes: a SIGKILLed worker loses no work, pause holds every
-// write, a failed shard is retried, each row is written once.
+// What is PostgreSQL-queue specific: the --queue-backend flag alone (no variable) on every program, with
+// BullMQ's tables in the run's own database and nothing touching Redis (REDIS_URL names a port where
+// nothing listens), and a bad value refused. The distributed scenarios themselves (crashes, controls, a
+// fleet, the queue wiped) run on both backends in distributed-*.test.ts.
 import { afterAll, describe, expect, it } from 'vitest';
 import { collect, runCli, spawnWorker } from '../../../test-support/cli.js';
 import { withClient } from '../../../test-support/db.js';
-import {
-  distributedEnv,
-  prepared,
-  removeRedisKeys,
-  verifyComplete,
-} from '../../../test-support/distributed.js';
+import { backendEnv, prepared, removeRedisKeys } from '../../../test-support/distributed.js';
 import {
   FAST_WORKER_FLAGS,
   rowsDone,
   startFleet,
   stopFleet,
-  waitFor,
-  waitForCheckpoint,
   waitForRunStatus,
 } from '../../../test-support/fleet.js';
 
@@ -25,8 +18,7 @@ const PREFIX = `bft-pgq-${process.pid}`;
 afterAll(() => removeRedisKeys(PREFIX));
 
 /** No Redis at all: a URL nothing answers, so any Redis use would fail the run. */
-const pgEnv = (url: string) =>
-  distributedEnv(url, PREFIX, { QUEUE_BACKEND: 'postgres', REDIS_URL: 'redis://127.0.0.1:1' });
+const pgEnv = (url: string) => backendEnv(url, PREFIX, 'postgres');
 
 const start = async (env: Record<string, string>, name: string, args: string[]) => {
   const res = await runCli(['start', '--name', name, '--commit', '--json', ...args], env);
@@ -43,57 +35,6 @@ const queueJobs = (url: string) =>
   });
 
 describe('PostgreSQL-only queues (no Redis)', { timeout: 300_000 }, () => {
-  it('a SIGKILLed worker loses no work, pause holds every write, resume finishes exactly', async () => {
-    const url = await prepared('pgq_kill', 60_000);
-    const env = pgEnv(url);
-    const started = await start(env, 'pgq', [
-      '--shard-rows',
-      '10000',
-      '--batch-size',
-      '1000',
-      '--max-rows-per-second',
-      '8000',
-    ]);
-    expect(await queueJobs(url)).toContain('job'); // BullMQ's tables, in the run's own database
-    const fleet = startFleet(2, env, [...FAST_WORKER_FLAGS, '--concurrency', '1']);
-    try {
-      await waitForCheckpoint(url);
-      fleet.procs[0]!.kill('SIGKILL');
-      fleet.add();
-      await waitFor('some progress', async () => (await rowsDone(url)) >= 15_000);
-      const paused = await runCli(['pause', 'pgq'], env);
-      expect(paused.code, paused.stderr).toBe(0);
-      await waitFor(
-        'no running shard',
-        () =>
-          withClient(
-            url,
-            async (c) =>
-              (await c.query(`SELECT 1 FROM backfill_shards WHERE status = 'running'`)).rowCount === 0,
-          ),
-        30_000,
-      );
-      const held = await rowsDone(url);
-      await new Promise((r) => setTimeout(r, 3000)); // every delayed hand-back falls due meanwhile
-      expect(await rowsDone(url)).toBe(held);
-      const status = await runCli(['status', 'pgq', '--json'], env);
-      expect(status.code, status.stderr).toBe(0);
-      expect(JSON.parse(status.stdout).run.status).toBe('paused');
-
-      const resumed = await runCli(['resume', 'pgq'], env);
-      expect(resumed.code, resumed.stderr).toBe(0);
-      await waitForRunStatus(url, 'pgq', 'completed', 180_000);
-    } finally {
-      await stopFleet(fleet);
-    }
-    await verifyComplete(env, String(started.run.toId));
-    expect(await rowsDone(url)).toBe(60_000); // each row counted once
-    const attempts = await withClient(url, (c) =>
-      c.query('SELECT max(attempts)::int AS n FROM backfill_shards'),
-    );
-    expect(attempts.rows[0].n).toBeGreaterThanOrEqual(2); // the killed worker's shard was claimed again
-  });
-
   it('--queue-backend postgres (the flag, no variable): a failing shard ends failed; retry --failed completes it', async () => {
     const url = await prepared('pgq_fail', 30_000);
     await withClient(url, (c) =>
@@ -105,6 +46,7 @@ describe('PostgreSQL-only queues (no Redis)', { timeout: 300_000 }, () => {
     const { QUEUE_BACKEND: _, ...env } = pgEnv(url);
     const pg = ['--queue-backend', 'postgres'];
     await start(env, 'pgf', [...pg, '--shard-rows', '10000', '--attempts', '2', '--backoff', '100ms']);
+    expect(await queueJobs(url)).toContain('job'); // BullMQ's tables, in the run's own database
     const fleet = startFleet(1, env, [...FAST_WORKER_FLAGS, ...pg]);
     try {
       await waitForRunStatus(url, 'pgf', 'failed', 120_000);
