@@ -36,13 +36,13 @@ export async function withRunQueue<T>(
 export async function enqueueShards(
   queue: Queue<ShardJobData>,
   runId: number,
-  shards: Pick<ShardRow, 'shardNo'>[],
+  shards: Pick<ShardRow, 'shardNo' | 'fromId'>[],
   order: 'asc' | 'desc',
   retry: RetryPolicy,
 ): Promise<number> {
-  const ordered = [...shards].sort((a, b) =>
-    order === 'asc' ? a.shardNo - b.shardNo : b.shardNo - a.shardNo,
-  );
+  // By ids, not shard numbers: a split's halves are numbered after every shard of the plan.
+  const sign = order === 'asc' ? 1 : -1;
+  const ordered = [...shards].sort((a, b) => sign * (a.fromId < b.fromId ? -1 : a.fromId > b.fromId ? 1 : 0));
   for (let i = 0; i < ordered.length; i += 500) {
     await queue.addBulk(
       ordered.slice(i, i + 500).map((s) => ({
