@@ -6,7 +6,8 @@
 // writers, autovacuum — apart; the index build apart), checkpoints and buffers the backends had to
 // write out themselves, WAL bytes per row, index size per row, end to end (backfill + index build), and the
 // batch read's and UPDATE's buffers per row (EXPLAIN (ANALYZE, BUFFERS) on a slice in the middle of
-// the table). Prints the ratio of the largest size to the smallest, MET/MISSED against 0.90, and
+// the table), buffer misses per row over the whole backfill and the table's size (against shared_buffers,
+// printed after the table). Prints the ratio of the largest size to the smallest, MET/MISSED against 0.90, and
 // writes bench/scale-results.json.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -66,6 +67,25 @@ async function buildTemplate(name, rows) {
   return url;
 }
 
+/** The database's buffer hits and misses so far (a miss is a page read from the OS, or the disk). */
+const blockStats = (url) =>
+  withDb(url, async (c) => {
+    const { rows } = await c.query(
+      `SELECT blks_hit::float8 AS hit, blks_read::float8 AS read FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    return rows[0];
+  });
+
+/** Heap and indexes of run_logs, in bytes, against shared_buffers. */
+const relationBytes = (url) =>
+  withDb(url, async (c) => {
+    const { rows } = await c.query(
+      `SELECT pg_table_size('run_logs')::float8 AS heap, pg_indexes_size('run_logs')::float8 AS indexes,
+              (SELECT setting::float8 * 8192 FROM pg_settings WHERE name = 'shared_buffers') AS shared_buffers`,
+    );
+    return rows[0];
+  });
+
 /** Buffers touched per row by the batch read and the UPDATE of one 5,000-row batch in the middle. */
 async function buffersPerBatch(url, rows) {
   return withDb(url, async (c) => {
@@ -100,6 +120,8 @@ async function measure(template, rows, strategy) {
       await withDb(url, (c) => c.query('CREATE INDEX ix_run_logs_event_id ON run_logs (event_id)'));
     await withDb(url, (c) => c.query('CHECKPOINT'));
     const buffers = await buffersPerBatch(url, rows);
+    const size = await relationBytes(url);
+    const blocks0 = await blockStats(url);
     const wal0 = await walBytes(url);
     const bg0 = await bgwriterStats(ADMIN_URL);
     const cpu = await startDbCpuSampler(ADMIN_URL, name);
@@ -112,6 +134,7 @@ async function measure(template, rows, strategy) {
     const bgCpu = await background.stop();
     const bg1 = await bgwriterStats(ADMIN_URL);
     const wal = (await walBytes(url)) - wal0;
+    const blocks1 = await blockStats(url);
     let indexSeconds = 0;
     let indexCpuSeconds = 0;
     if (strategy === 'deferred') {
@@ -139,6 +162,12 @@ async function measure(template, rows, strategy) {
       checkpoints: bg1.checkpoints - bg0.checkpoints,
       backendWritesPerThousandRows: perRow((bg1.buffers_backend - bg0.buffers_backend) * 1000),
       walBytesPerRow: wal / rows,
+      // Over the whole backfill: pages not found in shared_buffers, per row, and what the table weighs.
+      bufferMissesPerRow: perRow(blocks1.read - blocks0.read),
+      bufferHitShare: (blocks1.hit - blocks0.hit) / (blocks1.hit - blocks0.hit + blocks1.read - blocks0.read),
+      heapMegabytes: size.heap / 2 ** 20,
+      indexesMegabytesBefore: size.indexes / 2 ** 20,
+      sharedBuffersMegabytes: size.shared_buffers / 2 ** 20,
       indexBytesPerRow: index / rows,
       ...buffers,
     };
@@ -186,6 +215,8 @@ const table = [
     'index B/row',
     'read blk/row',
     'update blk/row',
+    'misses/row',
+    'heap + indexes MB',
   ],
   ...results.runs.map((r) => [
     fmt(r.rows),
@@ -201,6 +232,8 @@ const table = [
     fmt(r.indexBytesPerRow, 1),
     fmt(r.readBlocksPerRow, 3),
     fmt(r.updateBlocksPerRow, 3),
+    fmt(r.bufferMissesPerRow, 2),
+    `${fmt(r.heapMegabytes)} + ${fmt(r.indexesMegabytesBefore)}`,
   ]),
 ];
 const widths = table[0].map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
@@ -212,5 +245,7 @@ for (const strategy of strategies) {
   );
 }
 writeFileSync(new URL('./scale-results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+if (results.runs[0])
+  process.stdout.write(`shared_buffers ${fmt(results.runs[0].sharedBuffersMegabytes)} MB\n`);
 process.stdout.write(`\nwrote bench/scale-results.json (${results.seconds}s)\n`);
 process.exit(0);

@@ -48,15 +48,26 @@ async function checkDatabase(pool: pg.Pool, url: string, logger: Logger): Promis
   try {
     const report = checkRunLogsShape(RUN_LOGS, await tableColumns(client, RUN_LOGS));
     for (const w of report.warnings) logger.warn(w);
-    const { rows } = await client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = $1::regclass AND a.attname = 'run_id'`,
-      [qualified(RUN_LOGS)],
-    );
-    if (rows[0]!.n === 0) {
+    const leading = async (column: string) =>
+      (
+        await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+            WHERE i.indrelid = $1::regclass AND a.attname = $2 AND i.indisvalid`,
+          [qualified(RUN_LOGS), column],
+        )
+      ).rows[0]!.n > 0;
+    const byRun = await leading('run_id');
+    if (!byRun) {
       logger.warn(
         'no index on run_logs starting with run_id: GET /runs/:runId/logs and event streams walk the primary key ' +
           'and filter by run (fine for small tables; create one CONCURRENTLY for big ones, e.g. on (run_id, id))',
+      );
+    }
+    if (report.hasEventId && !(await leading('event_id'))) {
+      // migrate --index=auto defers ix_run_logs_event_id on big tables until finalize builds it.
+      logger.info(
+        `no valid index on run_logs (event_id) yet: a stream resumed from an event_id finds it by walking the run's rows${byRun ? '' : ' (the whole table: no run_id index either)'}; ` +
+          'finalize (or backfill index) builds ix_run_logs_event_id; a numeric Last-Event-ID needs no index',
       );
     }
   } finally {
@@ -73,6 +84,18 @@ async function serve(config: ApiConfig): Promise<void> {
     options: '-c TimeZone=UTC',
   });
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  // Handlers first: a signal that comes while it starts (even right after "listening") stops it cleanly.
+  const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(signal === 'SIGINT' ? ExitCode.interrupted : ExitCode.terminated);
+      stopping = true;
+      logger.info({ signal }, 'stopping: finishing requests in flight, ending streams');
+      resolve();
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
   try {
     await checkDatabase(pool, config.env.DATABASE_URL, logger);
     app = await buildApp({ pool, databaseUrl: config.env.DATABASE_URL, logger, settings: config.settings });
@@ -84,17 +107,7 @@ async function serve(config: ApiConfig): Promise<void> {
       throw err;
     });
     logger.info({ address, settings: config.settings }, 'listening');
-    await new Promise<void>((resolve) => {
-      let stopping = false;
-      const stop = (signal: NodeJS.Signals) => {
-        if (stopping) process.exit(signal === 'SIGINT' ? ExitCode.interrupted : ExitCode.terminated);
-        stopping = true;
-        logger.info({ signal }, 'stopping: finishing requests in flight, ending streams');
-        resolve();
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
-    });
+    await stopped;
   } finally {
     await app?.close();
     await pool.end();

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collect, waitForLog } from '../../../test-support/cli.js';
-import { freshDatabase, migratedDatabase, testDatabaseUrl } from '../../../test-support/db.js';
+import { freshDatabase, migratedDatabase, testDatabaseUrl, withClient } from '../../../test-support/db.js';
 import { API_DEFAULTS, API_FLAGS } from '../src/config.js';
 
 const BIN = fileURLToPath(new URL('../bin/backfill-api.js', import.meta.url));
@@ -89,5 +89,20 @@ describe('backfill-api', () => {
     const end = await done;
     expect(end.code).toBe(0);
     expect(end.stderr).toMatch(/"msg":"stopped"/);
+    expect(end.stderr).not.toMatch(/no valid index on run_logs \(event_id\)/); // migrate built it
+  });
+
+  it('says at start how a resume by event_id is found while ix_run_logs_event_id is deferred', async () => {
+    const url = await migratedDatabase('api_entry_deferred');
+    await withClient(url, (c) => c.query('DROP INDEX ix_run_logs_event_id')); // as --index=auto defers it
+    const child = spawnApi([], { DATABASE_URL: url });
+    const done = collect(child);
+    await waitForLog(child, (l) => l.msg === 'listening');
+    child.kill('SIGTERM');
+    const end = await done;
+    expect(end.code, end.stderr).toBe(0);
+    expect(end.stderr).toMatch(
+      /no valid index on run_logs \(event_id\) yet: a stream resumed from an event_id finds it by walking the run's rows \(the whole table: no run_id index either\); finalize \(or backfill index\) builds ix_run_logs_event_id/,
+    );
   });
 });
