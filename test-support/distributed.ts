@@ -1,8 +1,7 @@
 // Shared by the distributed test files (a fleet of worker processes, real Redis and PostgreSQL): the
 // environment the CLI and the workers run with, the steps every test takes, what they read back from the
 // ledger, the queue and the workers' logs, and the removal of a file's Redis keys when it ends.
-import { openTransport } from '@backfill/control';
-import type { JobType } from 'bullmq';
+import { jobCounts, openTransport } from '@backfill/control';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { runCli } from './cli.js';
@@ -103,12 +102,10 @@ export async function runQueueState(
   });
   const queue = transport.queue(rows[0].queue as string);
   try {
-    const [{ paused: parked = 0, ...counts }, paused] = await Promise.all([
-      queue.getJobCounts('active', 'delayed', 'waiting', 'paused' as JobType, 'prioritized'),
+    const [counts, paused] = await Promise.all([
+      jobCounts(queue, 'active', 'delayed', 'waiting', 'prioritized'),
       queue.isPaused(),
     ]);
-    // A paused queue's waiting jobs: `waiting` on Redis, `paused` on BullMQ's PostgreSQL backend.
-    counts.waiting = (counts.waiting ?? 0) + parked;
     return { counts, paused };
   } finally {
     await queue.close();

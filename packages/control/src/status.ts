@@ -13,9 +13,8 @@ import {
   type RunRow,
   runProgress,
 } from '@backfill/engine/ledger';
-import type { JobType } from 'bullmq';
 import type { ControlContext } from './context.js';
-import { withRunQueue } from './queue/enqueue.js';
+import { jobCounts, withRunQueue } from './queue/enqueue.js';
 import { RATE_HISTORY_SECONDS, runQueueName } from './queue/names.js';
 
 /** A run row as JSON: ids as decimal strings, times as ISO 8601. */
@@ -85,22 +84,16 @@ export async function rowsPerSecondLastMinute(
   return Math.round(series.reduce((a, b) => a + b, 0) / 60);
 }
 
-/** Not a JobType in BullMQ's types (Redis keeps a paused queue's jobs in `wait`); its PostgreSQL backend counts it. */
-const PAUSED = 'paused' as JobType;
-
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
 async function statusOf(ctx: ControlContext, run: RunRow): Promise<RunStatusReport> {
   const progress = await runProgress(ctx.db, run.id);
-  const [{ paused: pausedJobs = 0, ...queue }, queuePaused] = await withRunQueue(ctx, run, (q) =>
+  const [queue, queuePaused] = await withRunQueue(ctx, run, (q) =>
     Promise.all([
-      q.getJobCounts('waiting', PAUSED, 'active', 'delayed', 'completed', 'failed', 'prioritized'),
+      jobCounts(q, 'waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'),
       q.isPaused(),
     ]),
   );
-  // BullMQ's PostgreSQL backend counts a paused queue's waiting jobs as `paused`, Redis as `waiting`:
-  // one meaning on both (whether the queue is paused is `queuePaused`).
-  queue.waiting = (queue.waiting ?? 0) + pausedJobs;
   const series = await rowsPerSecondSeries(ctx, run);
   // A young run's windows hold only the seconds it has lived: 6 s of work averaged over 60 s would show a
   // tenth of its rate and an ETA ten times too long.

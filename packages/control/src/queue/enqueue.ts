@@ -1,7 +1,7 @@
 // The run's BullMQ queue, and putting its shards in it. The producer (start, retry, recover) and the
 // workers (a split shard's halves) enqueue through here alike.
 import { listShards, PENDING_SHARD_STATUSES, type RunRow, type ShardRow } from '@backfill/engine/ledger';
-import type { Queue } from 'bullmq';
+import type { JobType, Queue } from 'bullmq';
 import type pg from 'pg';
 import { type RetryPolicy, shardJobOptions } from './jobs.js';
 import { runQueueName, SHARD_JOB_NAME, type ShardJobData } from './names.js';
@@ -13,6 +13,20 @@ export interface QueueConfig {
 
 export function openRunQueue(run: { id: number; queue: string | null }, q: QueueConfig): Queue<ShardJobData> {
   return q.transport.queue<ShardJobData>(runQueueName(run));
+}
+
+/** Not a JobType in BullMQ's types (Redis keeps a paused queue's jobs in `wait`); its PostgreSQL backend counts it. */
+const PAUSED = 'paused' as JobType;
+
+/**
+ * The queue's job counts of `types`, with one meaning on both backends: BullMQ's PostgreSQL backend
+ * counts a paused queue's waiting jobs as `paused`, Redis as `waiting`; here they are `waiting` on both
+ * (whether the queue is paused is `isPaused()`).
+ */
+export async function jobCounts(queue: Queue, ...types: JobType[]): Promise<Record<string, number>> {
+  const { paused = 0, ...counts } = await queue.getJobCounts(...types, PAUSED);
+  if (types.includes('waiting')) counts.waiting = (counts.waiting ?? 0) + paused;
+  return counts;
 }
 
 /** Opens the run's queue for `fn` and closes it after (the Redis connection is the caller's). */
