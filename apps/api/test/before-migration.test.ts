@@ -130,15 +130,24 @@ describe('before and after `backfill migrate`, no restart', { timeout: 180_000 }
   });
 
   it('`migrate --down` under it: the next write succeeds without the column; `migrate` brings ids back', async () => {
-    const down = await runCli(['migrate', '--down', '--yes'], { DATABASE_URL: url, LOG_LEVEL: 'warn' });
-    expect(down.code, down.stderr).toBe(0);
-    // At once, before any periodic look could run: the insert finds the column gone and writes without it.
-    const res = await post(api, { event_type: 'after.down' }, RUN);
-    expect(res.statusCode, res.body).toBe(201);
-    expect(res.json().event_id).toBeNull();
-    expect(
-      api.lines.some((l) => l.reason === 'insert missed the event_id column' && l.eventIdColumn === false),
-    ).toBe(true);
+    // A second API whose periodic look never comes within the test: only its insert can find the column
+    // gone (the first one's 300 ms look may win the race on a loaded machine).
+    const noLook = await startApi(url, { settings: { schemaRecheckMs: 3_600_000 } });
+    try {
+      const down = await runCli(['migrate', '--down', '--yes'], { DATABASE_URL: url, LOG_LEVEL: 'warn' });
+      expect(down.code, down.stderr).toBe(0);
+      // The insert finds the column gone, looks at once, and writes without it.
+      const res = await post(noLook, { event_type: 'after.down' }, RUN);
+      expect(res.statusCode, res.body).toBe(201);
+      expect(res.json().event_id).toBeNull();
+      expect(
+        noLook.lines.some(
+          (l) => l.reason === 'insert missed the event_id column' && l.eventIdColumn === false,
+        ),
+      ).toBe(true);
+    } finally {
+      await noLook.close();
+    }
     const page = await api.app.inject({ method: 'GET', url: `/runs/${RUN}/logs?limit=1000` });
     expect(page.statusCode).toBe(200);
     expect(page.json().rows.every((r: { event_id: unknown }) => r.event_id === null)).toBe(true);
