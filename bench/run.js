@@ -20,6 +20,7 @@ const { values } = parseArgs({
     rows: { type: 'string', default: '1000000' },
     workers: { type: 'string', default: '1,2,4' },
     'sparse-rows': { type: 'string', default: '1000000' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const fleetSizes = values.workers
@@ -27,6 +28,11 @@ const fleetSizes = values.workers
   .map(Number)
   .filter((n) => Number.isInteger(n) && n > 0);
 const sparseRows = Number(values['sparse-rows']);
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
+  process.stderr.write('bench: --rounds must be a whole number from 1 to 20\n');
+  process.exit(2);
+}
 const rows = Number(values.rows);
 if (!Number.isInteger(rows) || rows < 1000) {
   process.stderr.write('bench: --rows must be a whole number ≥ 1000\n');
@@ -68,10 +74,10 @@ log(`template table: ${fmt(rows)} demo rows`);
 results.table = await buildTemplate();
 log('SQL ceiling, 1 connection');
 results.sqlCeiling1 = await benchSqlCeiling(TEMPLATE, results.table.maxId, 1);
-log('backfill run --commit (first of two samples)');
+log('backfill run --commit (a first sample; more follow, side by side with the fleets)');
 const runSamples = [await benchRun(TEMPLATE, rows)];
 // Adaptive batch size (the default) against fixed sizes, side by side: it must cost nothing on an idle
-// database. The fixed sizes are run once each, the default is the mean of the two `run` samples.
+// database. The fixed sizes are run once each, the default is the mean of every `run` sample.
 results.fixedBatches = [];
 for (const size of [1000, 2000, 5000, 10000, 20000]) {
   log(`backfill run --commit, fixed batch size ${size}`);
@@ -86,21 +92,52 @@ log('backfill run --commit, 2 ms round trip to PostgreSQL (a worker in another z
 results.runLatency = await benchRun(TEMPLATE, rows, { latencyMs: 1 });
 log('naive per-row client');
 results.naive = await benchNaive(TEMPLATE, rows, results.table.maxId);
-log('SQL ceiling, 2 connections');
-results.sqlCeiling2 = await benchSqlCeiling(TEMPLATE, results.table.maxId, 2);
+// The ratios the fleet and `run` targets are stated in (`run`, 1 and 2 workers, the 2-connection
+// ceiling) are measured side by side in rounds: each round measures all four, in an order rotated
+// from round to round, and each ratio is the median over rounds of the ratio within a round. This
+// machine drifts by ±5-30 % over a sitting (the same `run` measured 57.6k and 76.6k rows/s one sitting);
+// a ratio of two measurements minutes apart measured the drift as much as the code.
+const sideBySide = { run: [], ceiling2: [], fleet1: [], fleet2: [] };
+const measure = {
+  run: () => benchRun(TEMPLATE, rows),
+  ceiling2: () => benchSqlCeiling(TEMPLATE, results.table.maxId, 2),
+  fleet1: () => benchFleet(TEMPLATE, rows, 1),
+  fleet2: () => benchFleet(TEMPLATE, rows, 2),
+};
+const kinds = Object.keys(sideBySide);
+for (let r = 0; r < rounds; r++) {
+  for (let k = 0; k < kinds.length; k++) {
+    const kind = kinds[(k + r) % kinds.length];
+    log(`round ${r + 1} of ${rounds}: ${kind}`);
+    sideBySide[kind].push(await measure[kind]());
+  }
+}
+results.sqlCeiling2 = averageOf(sideBySide.ceiling2);
 results.fleet = [];
 for (const n of fleetSizes) {
+  if (n === 1 || n === 2) {
+    results.fleet.push(averageFleet(sideBySide[`fleet${n}`]));
+    continue;
+  }
   log(`${n} worker process(es)`);
   results.fleet.push(await benchFleet(TEMPLATE, rows, n));
 }
 // The same two-worker fleet with its queues in PostgreSQL (no Redis): what the queue costs the database.
 log('2 worker processes, queues in PostgreSQL (no Redis)');
 results.fleetPostgres = await benchFleet(TEMPLATE, rows, 2, { backend: 'postgres' });
-// This machine drifts by ±5-8% over a sitting (the same measurement, minutes apart), so `run`, the
-// baseline of two ratios, is sampled before and after the fleets and averaged.
-log('backfill run --commit (second sample)');
-runSamples.push(await benchRun(TEMPLATE, rows));
+runSamples.push(...sideBySide.run);
 results.run = averageRun(runSamples);
+/** Median over rounds of a / b within each round. */
+const pairedRatio = (a, b) =>
+  median(sideBySide[a].map((x, i) => x.rowsPerSecond / sideBySide[b][i].rowsPerSecond));
+results.sideBySide = {
+  rounds,
+  rowsPerSecond: Object.fromEntries(kinds.map((k) => [k, sideBySide[k].map((x) => x.rowsPerSecond)])),
+  fleet1VsRun: pairedRatio('fleet1', 'run'),
+  fleet2VsRun: pairedRatio('fleet2', 'run'),
+  fleet2VsCeiling2: pairedRatio('fleet2', 'ceiling2'),
+  runVsCeiling2: pairedRatio('run', 'ceiling2'),
+};
 log(`sparse table: ${fmt(sparseRows)} rows over ids up to ~10^10 (planning, Redis memory per queued shard)`);
 {
   const name = 'bf_bench_sparse';
@@ -142,7 +179,39 @@ function averageRun(samples) {
   };
 }
 
-const ratio = (a, b) => Math.round((a / b) * 100) / 100;
+function median(xs) {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** The mean of numeric measurements (a SQL ceiling's samples), with the samples. */
+function averageOf(samples) {
+  const out = { samples };
+  for (const k of Object.keys(samples[0])) {
+    if (typeof samples[0][k] === 'number') out[k] = samples.reduce((t, x) => t + x[k], 0) / samples.length;
+  }
+  out.rowsPerSecond = Math.round(out.rowsPerSecond);
+  return out;
+}
+
+/** A fleet's samples: mean speed and CPU, the worst overhead and RSS, the first sample's series. */
+function averageFleet(samples) {
+  const mean = (k) => samples.reduce((t, x) => t + x[k], 0) / samples.length;
+  return {
+    ...samples[0],
+    rowsPerSecond: Math.round(mean('rowsPerSecond')),
+    seconds: mean('seconds'),
+    dbMicrosPerRow: mean('dbMicrosPerRow'),
+    dbCpuMicrosPerRow: mean('dbCpuMicrosPerRow'),
+    queueOverhead: Math.max(...samples.map((x) => x.queueOverhead ?? Number.POSITIVE_INFINITY)),
+    peakRssMb: Math.max(...samples.map((x) => x.peakRssMb)),
+    samples: samples.map(({ series, ...x }) => x),
+  };
+}
+
+const round2 = (x) => Math.round(x * 100) / 100;
+const ratio = (a, b) => round2(a / b);
 const two = results.fleet.find((f) => f.workers === 2);
 const one = results.fleet.find((f) => f.workers === 1);
 results.ratios = {
@@ -157,35 +226,37 @@ results.ratios = {
     Math.max(...results.fixedBatches.map((f) => f.rowsPerSecond)),
   ),
   ...(two && {
-    twoWorkersVsRun: ratio(two.rowsPerSecond, results.run.rowsPerSecond),
-    twoWorkersVsCeiling2: ratio(two.rowsPerSecond, results.sqlCeiling2.rowsPerSecond),
+    twoWorkersVsRun: round2(results.sideBySide.fleet2VsRun),
+    twoWorkersVsCeiling2: round2(results.sideBySide.fleet2VsCeiling2),
     twoWorkersDbTimeVsCeiling: ratio(two.dbCpuMicrosPerRow, results.sqlCeiling1.dbCpuMicrosPerRow),
     twoWorkersDbLatencyVsCeiling: ratio(two.dbMicrosPerRow, results.sqlCeiling1.dbMicrosPerRow),
     postgresQueuesVsRedis: ratio(results.fleetPostgres.rowsPerSecond, two.rowsPerSecond),
     postgresQueuesDbCpuVsRedis: ratio(results.fleetPostgres.dbCpuMicrosPerRow, two.dbCpuMicrosPerRow),
   }),
-  runVsCeiling2: ratio(results.run.rowsPerSecond, results.sqlCeiling2.rowsPerSecond),
+  runVsCeiling2: round2(results.sideBySide.runVsCeiling2),
+  ...(one && { oneWorkerVsRun: round2(results.sideBySide.fleet1VsRun) }),
 };
 for (const f of [...results.fleet, results.fleetPostgres]) {
-  f.vsRun = ratio(f.rowsPerSecond, results.run.rowsPerSecond);
+  // 1 and 2 workers: within their rounds; the others against the means.
+  const paired = f.backend === 'redis' && results.sideBySide[`fleet${f.workers}VsRun`];
+  f.vsRun = round2(paired || f.rowsPerSecond / results.run.rowsPerSecond);
   f.vsCeiling2 = ratio(f.rowsPerSecond, results.sqlCeiling2.rowsPerSecond);
 }
+if (two) two.vsCeiling2 = results.ratios.twoWorkersVsCeiling2;
 results.targets = [
   ['event-id ≥ 80,000 rows/s per core', results.eventId.rowsPerSecond >= 80_000],
   ['run ≥ 0.90 × one-connection SQL ceiling', results.ratios.runVsCeiling >= 0.9],
   ['run ≥ 25 × naive per-row UPDATE', results.ratios.runVsNaive >= 25],
   ['run db time (backend CPU) per row ≤ 1.25 × ceiling', results.ratios.dbTimePerRowVsCeiling <= 1.25],
   ['run peak RSS < 200 MB', results.run.peakRssMb < 200],
-  ['run ≥ 0.75 × two-connection SQL ceiling', results.ratios.runVsCeiling2 >= 0.75],
+  ['run ≥ 0.75 × two-connection SQL ceiling', results.sideBySide.runVsCeiling2 >= 0.75],
   ['run with event_id unanalyzed ≥ 0.90 × run analyzed', results.ratios.runNoStatsVsRun >= 0.9],
   ['run, adaptive batch size ≥ 0.97 × the best fixed size', results.ratios.adaptiveVsBestFixed >= 0.97],
-  ...(one
-    ? [['1 worker ≥ 0.97 × one run process', one.rowsPerSecond / results.run.rowsPerSecond >= 0.97]]
-    : []),
+  ...(one ? [['1 worker ≥ 0.97 × one run process', results.sideBySide.fleet1VsRun >= 0.97]] : []),
   ...(two
     ? [
-        ['2 workers ≥ 1.0 × one run process', results.ratios.twoWorkersVsRun >= 1.0],
-        ['2 workers ≥ 0.60 × two-connection SQL ceiling', results.ratios.twoWorkersVsCeiling2 >= 0.6],
+        ['2 workers ≥ 1.0 × one run process', results.sideBySide.fleet2VsRun >= 1.0],
+        ['2 workers ≥ 0.60 × two-connection SQL ceiling', results.sideBySide.fleet2VsCeiling2 >= 0.6],
         [
           '2 workers db time (backend CPU) per row ≤ 1.10 × ceiling',
           results.ratios.twoWorkersDbTimeVsCeiling <= 1.1,
@@ -223,6 +294,7 @@ results.seconds = Math.round((Date.now() - t0) / 1000);
 await dropDb(TEMPLATE);
 
 const cpu = (x) => fmt(x.dbCpuMicrosPerRow, 1);
+const sbs = (kind) => results.sideBySide.rowsPerSecond[kind].map((x) => fmt(x)).join(' / ');
 const lat = (x) => fmt(x.dbMicrosPerRow, 1);
 const table = [
   ['measurement', 'rows/s', 'db CPU µs/row', 'stmt µs/row', 'note'],
@@ -245,7 +317,7 @@ const table = [
     fmt(results.run.rowsPerSecond),
     cpu(results.run),
     lat(results.run),
-    `mean of ${results.run.samples.map((x) => fmt(x.rowsPerSecond)).join(' and ')}; peak RSS ${results.run.peakRssMb} MB`,
+    `mean of ${results.run.samples.map((x) => fmt(x.rowsPerSecond)).join(', ')}; peak RSS ${results.run.peakRssMb} MB`,
   ],
   [
     'run, event_id unanalyzed',
@@ -291,6 +363,13 @@ const table = [
     lat(f),
     `${f.vsRun} × run, ${f.vsCeiling2} × 2-conn ceiling, queue overhead ${(f.queueOverhead * 100).toFixed(1)}%, RSS ${f.peakRssMb} MB`,
   ]),
+  [
+    `side by side, ${rounds} rounds`,
+    '',
+    '',
+    '',
+    `rows/s per round: run ${sbs('run')}; 1 worker ${sbs('fleet1')}; 2 workers ${sbs('fleet2')}; 2-conn ceiling ${sbs('ceiling2')}. Medians of the ratios within a round: 1 worker ${results.ratios.oneWorkerVsRun ?? '?'} × run, 2 workers ${results.ratios.twoWorkersVsRun ?? '?'} × run and ${results.ratios.twoWorkersVsCeiling2 ?? '?'} × ceiling, run ${results.ratios.runVsCeiling2} × ceiling`,
+  ],
   [
     '2 workers, queues in PostgreSQL',
     fmt(results.fleetPostgres.rowsPerSecond),
