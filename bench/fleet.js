@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { ADMIN_URL, cli, copyOf, dropDb, WORKER, withDb } from './lib.js';
-import { startDbCpuSampler } from './pgcpu.js';
+import { cpuSeconds, startDbCpuSampler } from './pgcpu.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rowsDone = (c) =>
@@ -75,6 +75,8 @@ export async function benchFleet(
   try {
     await Promise.all(fleet.map((w) => w.ready));
     const cpu = await startDbCpuSampler(ADMIN_URL, name);
+    const workersCpu = () => fleet.reduce((t, w) => t + (cpuSeconds(w.p.pid) ?? 0), 0);
+    const nodeCpuBefore = workersCpu();
     const t0 = performance.now();
     const started = await cli(
       ['start', '--name', 'bench', '--commit', '--json'], // default shard size, as an operator runs it
@@ -98,6 +100,7 @@ export async function benchFleet(
     const wallSeconds = (performance.now() - t0) / 1000;
     const seconds = lifetime ?? wallSeconds;
     const dbCpuSeconds = await cpu.stop();
+    const nodeCpuSeconds = workersCpu() - nodeCpuBefore; // from `start` to the run's end, start-up excluded
     for (const w of fleet) w.p.kill('SIGTERM');
     await Promise.all(fleet.map((w) => w.exited));
     const completed = fleet.flatMap((w) => w.lines.filter((l) => l.msg === 'shard completed'));
@@ -133,6 +136,7 @@ export async function benchFleet(
       rowsPerSecond: Math.round(rows / seconds),
       dbMicrosPerRow: (dbMs * 1000) / rows,
       dbCpuMicrosPerRow: (dbCpuSeconds * 1e6) / rows,
+      nodeCpuMicrosPerRow: (nodeCpuSeconds * 1e6) / rows,
       queueOverhead: capacity > 0 ? Math.max(0, 1 - inRange / capacity) : null,
       peakRssMb: Math.max(...rss.filter((x) => x !== null)),
       series,

@@ -6,7 +6,8 @@ import pg from 'pg';
 
 const TICKS = 100; // getconf CLK_TCK on Linux
 
-function cpuSeconds(pid) {
+/** CPU seconds (user + system) of process `pid` so far, or null once it has exited. */
+export function cpuSeconds(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

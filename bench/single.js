@@ -48,6 +48,8 @@ export async function benchRun(
       seconds: s.seconds,
       dbMicrosPerRow: ((s.readMs + s.writeMs) * 1000) / rows,
       dbCpuMicrosPerRow: (dbCpuSeconds * 1e6) / rows,
+      // The whole process, start-up included (about 0.3 s of CPU, 0.2 µs a row at 1.5M rows).
+      nodeCpuMicrosPerRow: (s.cpuSeconds * 1e6) / rows,
       peakRssMb: s.peakRssMb,
     };
   } finally {

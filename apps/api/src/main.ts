@@ -1,30 +1,23 @@
 // The API deployable: flags and environment parsed once at the edge, the database checked, then the
 // Fastify app listening until SIGTERM/SIGINT (in-flight requests finish, streams end so their clients
 // reconnect elsewhere with Last-Event-ID).
-import { describeFailure, ExitCode } from '@backfill/engine/cli';
+import { type DeployableSpec, ExitCode, runDeployable } from '@backfill/engine/cli';
 import { connectFailure, createPool, qualified, RUN_LOGS } from '@backfill/engine/db';
 import { UsageError } from '@backfill/engine/errors';
 import { createLogger, type Logger } from '@backfill/engine/logger';
 import { checkRunLogsShape, tableColumns } from '@backfill/engine/migrate';
-import { Command, CommanderError } from 'commander';
 import type pg from 'pg';
 import { buildApp } from './app.js';
 import { API_DEFAULTS, API_FLAGS, type ApiConfig, parseApiConfig } from './config.js';
 
-function buildProgram(): Command {
-  const program = new Command('backfill-api')
-    .description(
-      'The reference application service for run_logs: POST /runs/:runId/logs writes rows with their event_id ' +
-        '(once `backfill migrate` has added the column; before that, without it), GET /runs/:runId/logs reads ' +
-        'them, GET /runs/:runId/events streams them as server-sent events with id: <event_id>.',
-    )
-    .version('0.1.0')
-    .showHelpAfterError('(add --help for usage)')
-    .exitOverride();
-  for (const f of API_FLAGS) program.option(f.flags, f.description, f.defaultValue);
-  program.addHelpText(
-    'after',
-    `
+const API_PROGRAM: DeployableSpec = {
+  name: 'backfill-api',
+  description:
+    'The reference application service for run_logs: POST /runs/:runId/logs writes rows with their event_id ' +
+    '(once `backfill migrate` has added the column; before that, without it), GET /runs/:runId/logs reads ' +
+    'them, GET /runs/:runId/events streams them as server-sent events with id: <event_id>.',
+  flags: API_FLAGS,
+  helpAfter: `
 Environment:
   DATABASE_URL  PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/backfill)
   PORT          port to listen on (default ${API_DEFAULTS.port}; 0: any free port)
@@ -33,9 +26,7 @@ Environment:
 
 Exit codes: 0 stopped by SIGTERM/SIGINT after a clean shutdown · 1 run_logs missing or not run_logs-shaped
             2 bad flag or variable, or no such database · 3 PostgreSQL unreachable at start`,
-  );
-  return program;
-}
+};
 
 /** run_logs must exist with the columns event-id reads; warns about what streams would like to have. */
 async function checkDatabase(pool: pg.Pool, url: string, logger: Logger): Promise<void> {
@@ -115,21 +106,4 @@ async function serve(config: ApiConfig): Promise<void> {
   logger.info('stopped');
 }
 
-async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  try {
-    program.parse(argv);
-    const config = parseApiConfig(program.opts(), process.env);
-    await serve(config);
-    return ExitCode.ok;
-  } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
-    const failure = describeFailure(err);
-    process.stderr.write(`backfill-api: ${failure.message}\n`);
-    return failure.exitCode;
-  }
-}
-
-const code = await main(process.argv);
-process.exitCode = code;
-setImmediate(() => process.exit(code)).unref();
+await runDeployable(API_PROGRAM, process.argv, (opts) => serve(parseApiConfig(opts, process.env)));

@@ -3,7 +3,7 @@
 // of its own (@backfill/control/flags) so a CLI that only prints help loads no BullMQ.
 
 import { hostname } from 'node:os';
-import { durationIn, intIn, onOff, parseOptions } from '@backfill/engine/cli';
+import { type FlagSpec as CliFlagSpec, durationIn, intIn, onOff, parseOptions } from '@backfill/engine/cli';
 import {
   formatDuration,
   LIMITS,
@@ -13,13 +13,8 @@ import {
 } from '@backfill/shared/settings';
 import { z } from 'zod';
 
-export interface FlagSpec {
-  /** commander's flag syntax, e.g. "--concurrency <n>". */
-  flags: string;
-  description: string;
-  /** The default as the user would type it (what `--help` shows). */
-  defaultValue: string;
-}
+/** A flag with its default (every flag here has one). */
+export type FlagSpec = Required<CliFlagSpec>;
 
 const d = WORKER_SETTINGS_DEFAULTS;
 

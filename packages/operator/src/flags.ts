@@ -1,15 +1,12 @@
 // The dashboard's flags and settings, parsed at the edge: a subpath of its own (@backfill/operator/flags)
 // so a CLI that only prints help loads no HTTP server. The dashboard app and `backfill dashboard` both
 // register these.
-import { durationIn, intIn, parseOptions } from '@backfill/engine/cli';
+import { type FlagSpec as CliFlagSpec, durationIn, intIn, parseOptions } from '@backfill/engine/cli';
 import { UsageError } from '@backfill/engine/errors';
 import { z } from 'zod';
 
-export interface FlagSpec {
-  flags: string;
-  description: string;
-  defaultValue: string;
-}
+/** A flag with its default (every flag here has one). */
+export type FlagSpec = Required<CliFlagSpec>;
 
 export const DASHBOARD_DEFAULTS = { host: '127.0.0.1', port: 8090, feedIntervalMs: 1000 } as const;
 

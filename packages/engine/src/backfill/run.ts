@@ -71,6 +71,8 @@ export interface RunSummary extends RangeResult {
   sample: Array<{ id: string; eventId: string }>;
   /** Peak resident memory of this process, MB. */
   peakRssMb: number;
+  /** CPU seconds this process has spent (user + system), start-up included. */
+  cpuSeconds: number;
 }
 
 /**
@@ -200,8 +202,14 @@ export async function runBackfill(opts: RunOptions): Promise<RunSummary> {
       rowsPerSecond: seconds > 0 ? Math.round(result.rowsUpdated / seconds) : 0,
       sample,
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      cpuSeconds: cpuSecondsSoFar(),
     };
   } finally {
     await pool.end();
   }
+}
+
+function cpuSecondsSoFar(): number {
+  const u = process.resourceUsage();
+  return Math.round((u.userCPUTime + u.systemCPUTime) / 1000) / 1000;
 }
