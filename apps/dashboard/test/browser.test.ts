@@ -3,8 +3,9 @@
 // token. What an operator does on the page, checked against the ledger: progress moves, an anonymous
 // visitor cannot act (no usable button, and the API says 401), pause stops the writes and resume starts
 // them again, a setting changes (and a bad one is shown as refused), a bad row fails its shard, which
-// the map shows, and retrying it from its panel once the row is fixed completes the run. Screenshots of
-// each stage go to artifacts/ at the repository root.
+// the map shows, retrying it from its panel once the row is fixed completes the run, finalize finalizes
+// it, and on a second run pause-all and cancel do what they say. Screenshots of each stage go to
+// artifacts/ at the repository root.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +50,7 @@ const ARTIFACTS = fileURLToPath(new URL('../../../artifacts/', import.meta.url))
 const PREFIX = `bft-browser-${process.pid}`;
 const TOKEN = 'browser-test-token-0123456789';
 const RUN = 'web';
+const SECOND_RUN = 'web-again';
 // Four shards of 10,000 rows, all worked at once (two workers of two slots), at 1,600 rows/s in all:
 // the run lasts long enough to watch, pause and resume. The bad row sits late in the last shard.
 const ROWS = 40_000;
@@ -155,6 +157,7 @@ function mapCell(run: string, shardNo: number) {
 }
 
 const runButton = (action: string) => page.locator(`#run-actions button[data-action="${action}"]`);
+const runButtons = () => page.locator('#run-actions button[data-action]').count();
 
 const shardRow = (shardNo: number) =>
   withClient(url, async (c) => {
@@ -329,6 +332,55 @@ describe('the dashboard page in a browser, against a live run', { timeout: 120_0
     expect(await untilShown('rows-done', `at ${ROWS}`, (n) => n === ROWS)).toBe(ROWS);
     expect(await page.locator('#failed tr[data-shard]').count()).toBe(0);
     await screenshot('04-completed');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('finalizes the completed run from its page: the ledger and the page say finalized, nothing more is offered', async () => {
+    await actAndConfirm(runButton('finalize'));
+    await waitForRunStatus(url, RUN, 'finalized', 60_000);
+    await page.locator('#run-title .badge', { hasText: 'finalized' }).waitFor();
+    await page.locator('#events', { hasText: 'finalized: ' }).waitFor();
+    await waitFor('the page to drop the run actions', async () => (await runButtons()) === 0, 10_000);
+    await screenshot('07-finalized');
+  });
+
+  it('pause-all stops a second run as it writes; cancel from its page then ends it, its open shards cancelled', async () => {
+    // Ids taken away from half the table: work for a second run, slow enough to act on.
+    await withClient(url, (c) => c.query('UPDATE run_logs SET event_id = NULL WHERE id <= 20000'));
+    await startRun(env, SECOND_RUN, [
+      '--shard-rows',
+      '5000',
+      '--batch-size',
+      '200',
+      '--max-rows-per-second',
+      '400',
+    ]);
+    await page.goto(`${base}/#run=${SECOND_RUN}`);
+    await page.locator('#run-title', { hasText: SECOND_RUN }).waitFor();
+    await untilShown('rows-done', 'above 0', (n) => n > 0);
+
+    await actAndConfirm(page.locator('#session button[data-action="pause-all"]'));
+    await waitForRunStatus(url, SECOND_RUN, 'paused', 20_000);
+    await page.locator('#run-title .badge', { hasText: 'paused' }).waitFor();
+    // The finalized run is left as it was.
+    expect(await runStatusOf(url, RUN)).toBe('finalized');
+
+    await actAndConfirm(runButton('cancel'));
+    await waitForRunStatus(url, SECOND_RUN, 'cancelled', 20_000);
+    await page.locator('#run-title .badge', { hasText: 'cancelled' }).waitFor();
+    const shards = await withClient(url, async (c) => {
+      const { rows } = await c.query(
+        `SELECT s.status, count(*)::int AS n FROM backfill_shards s JOIN backfill_runs r ON r.id = s.run_id
+          WHERE r.name = $1 GROUP BY s.status`,
+        [SECOND_RUN],
+      );
+      return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    });
+    expect(shards.queued ?? 0).toBe(0);
+    expect(shards.running ?? 0).toBe(0);
+    expect(shards.cancelled).toBeGreaterThan(0);
+    await waitFor('the page to drop the run actions', async () => (await runButtons()) === 0, 10_000);
+    await screenshot('08-paused-all-then-cancelled');
     expect(pageErrors).toEqual([]);
   });
 
