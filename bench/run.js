@@ -78,7 +78,7 @@ log('backfill run --commit (a first sample; more follow, side by side with the f
 const runSamples = [await benchRun(TEMPLATE, rows)];
 // Adaptive batch size (the default) against fixed sizes, side by side: it must cost nothing on an idle
 // database. Each fixed size runs once, between two samples of the default; its ratio is the mean of
-// those two against it, and the target is the lowest ratio (the default against the best fixed size).
+// those two against it, and the target is that ratio for the best fixed size (the fastest one).
 results.fixedBatches = [];
 for (const size of [1000, 2000, 5000, 10000, 20000]) {
   log(`backfill run --commit, fixed batch size ${size}`);
@@ -227,7 +227,10 @@ results.ratios = {
   dbLatencyPerRowVsCeiling: ratio(results.run.dbMicrosPerRow, results.sqlCeiling1.dbMicrosPerRow),
   runNoStatsVsRun: ratio(results.runNoStats.rowsPerSecond, results.run.rowsPerSecond),
   runLatencyVsRun: ratio(results.runLatency.rowsPerSecond, results.run.rowsPerSecond),
-  adaptiveVsBestFixed: round2(Math.min(...results.fixedBatches.map((f) => f.adaptiveVsThis))),
+  adaptiveVsBestFixed: round2(
+    results.fixedBatches.reduce((best, f) => (f.rowsPerSecond > best.rowsPerSecond ? f : best))
+      .adaptiveVsThis,
+  ),
   ...(two && {
     twoWorkersVsRun: round2(results.sideBySide.fleet2VsRun),
     twoWorkersVsCeiling2: round2(results.sideBySide.fleet2VsCeiling2),
