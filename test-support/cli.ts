@@ -1,5 +1,6 @@
 // Running the built CLI as a child process, the way an operator does.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../apps/cli/bin/backfill.js', import.meta.url));
@@ -76,4 +77,28 @@ export function waitForLog(
     child.stderr!.on('data', onData);
     child.on('close', () => reject(new Error('process ended before the expected log line')));
   });
+}
+
+/**
+ * A program caught while it starts: spawned with a DATABASE_URL whose server accepts and never
+ * answers, sent SIGTERM once it logs `startingMsg`. Returns how it ended.
+ */
+export async function sigtermWhileConnecting(
+  spawnIt: (databaseUrl: string) => ChildProcess,
+  startingMsg: string,
+): Promise<CliResult> {
+  const held: Socket[] = [];
+  const silent = createServer((socket) => held.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const port = (silent.address() as { port: number }).port;
+  try {
+    const child = spawnIt(`postgres://postgres@127.0.0.1:${port}/none`);
+    const result = collect(child);
+    await waitForLog(child, (l) => l.msg === startingMsg);
+    child.kill('SIGTERM');
+    return await result;
+  } finally {
+    for (const s of held) s.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 }

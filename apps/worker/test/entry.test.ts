@@ -1,9 +1,8 @@
 // The worker deployable's own entry: bad flags and variables are refused before anything starts, an
 // unreachable service fails fast with the exit code the table gives it, and a signal while it is still
 // starting is an orderly exit.
-import { createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { collect, spawnWorker, waitForLog } from '../../../test-support/cli.js';
+import { collect, sigtermWhileConnecting, spawnWorker } from '../../../test-support/cli.js';
 
 describe('backfill-worker entry', () => {
   it('refuses a bad flag, naming it and what it accepts (exit 2)', async () => {
@@ -25,24 +24,13 @@ describe('backfill-worker entry', () => {
   });
 
   it('a SIGTERM while it is still connecting is an orderly exit 0, not death by the signal', async () => {
-    // A server that accepts and never answers: the start-up check waits on it.
-    const held: Socket[] = [];
-    const silent = createServer((socket) => held.push(socket));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const port = (silent.address() as { port: number }).port;
-    try {
-      const child = spawnWorker([], { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/none` });
-      const result = collect(child);
-      await waitForLog(child, (l) => l.msg === 'worker starting');
-      child.kill('SIGTERM');
-      const res = await result;
-      expect(res.signal).toBeNull();
-      expect(res.code).toBe(0);
-      expect(res.stderr).toContain('worker stopped during start-up');
-      expect(res.stderr).not.toContain('worker started');
-    } finally {
-      for (const s of held) s.destroy();
-      await new Promise((resolve) => silent.close(resolve));
-    }
+    const res = await sigtermWhileConnecting(
+      (databaseUrl) => spawnWorker([], { DATABASE_URL: databaseUrl }),
+      'worker starting',
+    );
+    expect(res.signal).toBeNull();
+    expect(res.code).toBe(0);
+    expect(res.stderr).toContain('worker stopped during start-up');
+    expect(res.stderr).not.toContain('worker started');
   });
 });
