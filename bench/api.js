@@ -9,7 +9,6 @@
 //   with `run` throttled (--max-rows-per-second), and with two workers. Reported.
 // The API is its deployable (apps/api/bin/backfill-api.js), one process, on a fresh database each time.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -19,6 +18,7 @@ import { silentLogger } from '@backfill/engine/logger';
 import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { prepareRunLogInsert } from '@backfill/shared/event-id';
 import { ADMIN_URL, admin, cli, copyOf, dbUrl, dropDb, fmt, WORKER, withDb } from './lib.js';
+import { cpuSeconds } from './pgcpu.js';
 
 export const API = fileURLToPath(new URL('../apps/api/bin/backfill-api.js', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -143,17 +143,8 @@ async function closedLoop(base, bodyList, { concurrency, seconds, warmupSeconds 
   return { requestsPerSecond: ok / seconds, failed, latency: summary(latencies) };
 }
 
-const TICKS = 100; // getconf CLK_TCK on Linux
-
-function cpuSecondsOf(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICKS; // utime + stime
-  } catch {
-    return 0; // gone
-  }
-}
+/** CPU seconds so far of process `pid`; 0 once it is gone. */
+const cpuSecondsOf = (pid) => cpuSeconds(pid) ?? 0;
 
 /** CPU seconds so far of the API process and of every PostgreSQL backend serving `datname`. */
 async function cpuNow(apiPid, datname) {
