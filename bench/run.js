@@ -171,17 +171,9 @@ results.dashboard = await benchDashboard();
 log('the application API: POST with and without event_id, 1,000 SSE clients, beside a backfill');
 results.api = await benchApi();
 
+/** `run`'s samples: the mean of each measurement, the worst RSS. */
 function averageRun(samples) {
-  const mean = (k) => samples.reduce((t, x) => t + x[k], 0) / samples.length;
-  return {
-    rowsPerSecond: Math.round(mean('rowsPerSecond')),
-    seconds: mean('seconds'),
-    dbMicrosPerRow: mean('dbMicrosPerRow'),
-    dbCpuMicrosPerRow: mean('dbCpuMicrosPerRow'),
-    nodeCpuMicrosPerRow: mean('nodeCpuMicrosPerRow'),
-    peakRssMb: Math.max(...samples.map((x) => x.peakRssMb)),
-    samples,
-  };
+  return { ...averageOf(samples), peakRssMb: Math.max(...samples.map((x) => x.peakRssMb)) };
 }
 
 function median(xs) {
@@ -190,7 +182,7 @@ function median(xs) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-/** The mean of numeric measurements (a SQL ceiling's samples), with the samples. */
+/** The mean of every numeric measurement of `samples` (rows/s rounded), with the samples. */
 function averageOf(samples) {
   const out = { samples };
   for (const k of Object.keys(samples[0])) {
@@ -202,17 +194,12 @@ function averageOf(samples) {
 
 /** A fleet's samples: mean speed and CPU, the worst overhead and RSS, the first sample's series. */
 function averageFleet(samples) {
-  const mean = (k) => samples.reduce((t, x) => t + x[k], 0) / samples.length;
+  const lean = samples.map(({ series, ...x }) => x);
   return {
     ...samples[0],
-    rowsPerSecond: Math.round(mean('rowsPerSecond')),
-    seconds: mean('seconds'),
-    dbMicrosPerRow: mean('dbMicrosPerRow'),
-    dbCpuMicrosPerRow: mean('dbCpuMicrosPerRow'),
-    nodeCpuMicrosPerRow: mean('nodeCpuMicrosPerRow'),
+    ...averageOf(lean),
     queueOverhead: Math.max(...samples.map((x) => x.queueOverhead ?? Number.POSITIVE_INFINITY)),
     peakRssMb: Math.max(...samples.map((x) => x.peakRssMb)),
-    samples: samples.map(({ series, ...x }) => x),
   };
 }
 
@@ -244,11 +231,10 @@ results.ratios = {
 };
 for (const f of [...results.fleet, results.fleetPostgres]) {
   // 1 and 2 workers: within their rounds; the others against the means.
-  const paired = f.backend === 'redis' && results.sideBySide[`fleet${f.workers}VsRun`];
-  f.vsRun = round2(paired || f.rowsPerSecond / results.run.rowsPerSecond);
-  f.vsCeiling2 = ratio(f.rowsPerSecond, results.sqlCeiling2.rowsPerSecond);
+  const paired = (kind) => f.backend === 'redis' && results.sideBySide[`fleet${f.workers}Vs${kind}`];
+  f.vsRun = round2(paired('Run') || f.rowsPerSecond / results.run.rowsPerSecond);
+  f.vsCeiling2 = round2(paired('Ceiling2') || f.rowsPerSecond / results.sqlCeiling2.rowsPerSecond);
 }
-if (two) two.vsCeiling2 = results.ratios.twoWorkersVsCeiling2;
 results.targets = [
   ['event-id ≥ 80,000 rows/s per core', results.eventId.rowsPerSecond >= 80_000],
   ['run ≥ 0.90 × one-connection SQL ceiling', results.ratios.runVsCeiling >= 0.9],
