@@ -192,13 +192,16 @@ function averageOf(samples) {
   return out;
 }
 
-/** A fleet's samples: mean speed and CPU, the worst overhead and RSS, the first sample's series. */
+/** A fleet's samples: mean speed and CPU, the worst queue overhead and RSS, the first sample's series. */
 function averageFleet(samples) {
   const lean = samples.map(({ series, ...x }) => x);
   return {
     ...samples[0],
     ...averageOf(lean),
-    queueOverhead: Math.max(...samples.map((x) => x.queueOverhead ?? Number.POSITIVE_INFINITY)),
+    // null (not measurable: a worker claimed fewer than two shards) if any sample is, as for one sample.
+    queueOverhead: samples.some((x) => x.queueOverhead === null)
+      ? null
+      : Math.max(...samples.map((x) => x.queueOverhead)),
     peakRssMb: Math.max(...samples.map((x) => x.peakRssMb)),
   };
 }
