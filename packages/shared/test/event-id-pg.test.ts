@@ -5,7 +5,13 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase } from '../../../test-support/db.js';
-import { eventId, type JsonValue } from '../src/event-id/index.js';
+import {
+  canonicalJson,
+  canonicalJsonText,
+  eventId,
+  eventIdOfJsonText,
+  type JsonValue,
+} from '../src/event-id/index.js';
 
 interface Row {
   run_id: string;
@@ -112,5 +118,54 @@ describe('event-id v1 round trip through PostgreSQL', () => {
     expect(() => eventId(rows[1])).toThrow('data.n: not a finite number (Infinity)');
     expect(rows[2].stored).toBe('{"n": 1.50}');
     expect(eventId(rows[2])).toBe(eventId({ ...base, data: { n: 1.5 } }));
+  });
+
+  it('computes from jsonb text (the backfill fast path) the ids of the parsed rows, and takes the fast path', async () => {
+    await client.query('TRUNCATE run_logs');
+    const rows = fc.sample(generated, { numRuns: 400, seed: 20261207 });
+    for (const row of rows) {
+      await client.query(
+        `INSERT INTO run_logs (run_id, level, event_type, message, data) VALUES ($1, $2, $3, $4, $5::jsonb)`,
+        [
+          row.run_id,
+          row.level,
+          row.event_type,
+          row.message,
+          row.data === null ? null : JSON.stringify(row.data),
+        ],
+      );
+    }
+    // Numbers whose jsonb text is not the double's shortest form.
+    await client.query(
+      `INSERT INTO run_logs (run_id, event_type, message, data) VALUES
+         (gen_random_uuid(), 'n', null, '{"a": 1.50, "b": 1e-7, "c": 12345678901234567890, "d": 0.30000000000000001, "e": -0.0}'::jsonb),
+         (gen_random_uuid(), 'n', null, '{"long key": {"é": [1E2, 2.5e+3, true, null]}, "k": "\\u0001 \\" \\\\"}'::jsonb)`,
+    );
+    const { rows: readBack } = await client.query(
+      'SELECT id, run_id, level, event_type, message, data::text AS text, data FROM run_logs ORDER BY id',
+    );
+    let fast = 0;
+    for (const r of readBack) {
+      const asText = {
+        run_id: r.run_id,
+        event_type: r.event_type,
+        level: r.level,
+        message: r.message,
+        data: r.text,
+      };
+      expect(eventIdOfJsonText(asText), `row ${r.id}: ${r.text}`).toBe(eventId(r));
+      if (r.text !== null && canonicalJsonText(r.text) !== undefined) {
+        expect(canonicalJsonText(r.text)).toBe(canonicalJson(r.data));
+        fast++;
+      }
+    }
+    // Only keys with escapes, keys from U+E000 up and U+FFFD in strings leave it (fast-check makes many).
+    expect(fast).toBeGreaterThan(readBack.length * 0.5);
+    expect(canonicalJsonText(readBack.at(-2)!.text)).toBe(
+      '{"a":1.5,"b":1e-7,"c":12345678901234567000,"d":0.3,"e":0}',
+    );
+    expect(canonicalJsonText(readBack.at(-1)!.text)).toBe(
+      '{"k":"\\u0001 \\" \\\\","long key":{"é":[100,2500,true,null]}}',
+    );
   });
 });

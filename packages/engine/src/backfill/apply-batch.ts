@@ -9,6 +9,7 @@ import { qualified, type TableRef } from '../db.js';
 import { BadRowError, ShardTakenOverError } from '../errors.js';
 import { inTransaction } from '../ledger/tx.js';
 import { recordBadRows } from './bad-rows.js';
+import { int8ArrayParam, xidArrayParam } from './binary-array.js';
 import { computeBatch, type SourceRow } from './compute.js';
 import type { EventIdColumn } from './event-id-column.js';
 import { missingEventId } from './missing-event-id.js';
@@ -165,12 +166,14 @@ export function batchUpdateStatement(input: ApplyInput): Statement {
   if (input.eventIds.length !== ids.length || (xmins && xmins.length !== ids.length)) {
     throw new TypeError(`applyBatch: ${ids.length} ids but ${input.eventIds.length} event ids`);
   }
-  const values: unknown[] = [numberArrayLiteral(ids), input.eventIds.toArrayLiteral()];
+  // Binary arrays: PostgreSQL parses a text[] literal at about 1 µs of CPU per event id, the binary
+  // form at a quarter of that (see event-id-column.ts).
+  const values: unknown[] = [int8ArrayParam(ids), input.eventIds.toBinaryArray()];
   const param = (v: unknown) => `$${values.push(v)}`;
   // ids arrive in ascending order (keyset reads), so the first and last bound the batch.
   const lo = param(ids[0] ?? '1');
   const hi = param(ids[ids.length - 1] ?? '0');
-  const xminsParam = xmins && { xmins: param(numberArrayLiteral(xmins)) };
+  const xminsParam = xmins && { xmins: param(xidArrayParam(xmins)) };
   if (!checkpoint) return { text: updateBatchSql(table, { lo, hi, ...xminsParam }), values };
   const fenced = checkpoint.epoch !== undefined;
   const update = updateBatchSql(table, { lo, hi, ...xminsParam, fenced });

@@ -1,6 +1,6 @@
 // Computing event ids for a batch, one row at a time as rows arrive (see read-batch.ts): a row is
 // parsed, hashed and dropped at once, so a batch never holds its rows, only their ids.
-import { tryEventId } from '@backfill/shared/event-id';
+import { tryEventIdOfJsonText } from '@backfill/shared/event-id';
 import { EventIdColumn } from './event-id-column.js';
 
 /** A run_logs row as the batch read returns it: the input of the event-id computation. */
@@ -50,16 +50,8 @@ export class BatchBuilder {
   add(src: SourceRow): void {
     this.rowsRead++;
     this.lastIdText = src.id;
-    // The row object is ours (fresh from pg): parse data in place rather than copy it.
-    const row = src as Omit<SourceRow, 'data'> & { data: unknown };
-    try {
-      // Exactly what pg does for jsonb by default (JSON.parse), which event-id v1 is defined on.
-      if (src.data !== null) row.data = JSON.parse(src.data);
-    } catch (err) {
-      this.bad.push({ id: src.id, reason: `data: not valid JSON (${(err as Error).message})` });
-      return;
-    }
-    const result = tryEventId(row);
+    // data is jsonb's text: the id is that of JSON.parse(data), what pg itself would have returned.
+    const result = tryEventIdOfJsonText(src);
     if (result.ok) {
       this.ids.push(src.id);
       this.xmins.push(src.xmin);

@@ -1,6 +1,7 @@
 // The batch engine: read a keyset batch, compute event ids, write them with one guarded UPDATE.
 export * from './apply-batch.js';
 export * from './batch-size.js';
+export * from './binary-array.js';
 export * from './bounds.js';
 export * from './compute.js';
 export * from './event-id-column.js';

@@ -4,12 +4,15 @@
 // a different rule is a v2 with a new namespace.
 
 import { canonicalJson, isWellFormed, loneSurrogateReason, quote } from './canonical-json.js';
+import { appendJsonText, appendText, beginCanonical, canonicalView } from './canonical-json-text.js';
 import { describeType, EventIdError, preview } from './errors.js';
-import { isUuid, parseUuid, uuidV5FromBytes } from './uuid-v5.js';
+import { isUuid, parseUuid, uuidV5FromBytes, uuidV5OfBytes } from './uuid-v5.js';
 
 export const EVENT_ID_VERSION = 1;
 export const EVENT_ID_NAMESPACE = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
 const NAMESPACE_BYTES = parseUuid(EVENT_ID_NAMESPACE);
+/** What the hash reads before the data: the namespace, then the canonical text's first key. */
+const HASH_PREFIX = Buffer.concat([NAMESPACE_BYTES, Buffer.from('{"data":')]);
 
 /** A JSON value as `JSON.parse` returns it (numbers are IEEE-754 doubles). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -60,8 +63,12 @@ function textField(row: object, field: string): string {
  * Throws EventIdError naming the offending field.
  */
 export function canonicalEvent(row: unknown): string {
+  return canonicalText(row, dataOfValue);
+}
+
+function canonicalText(row: unknown, dataJsonOf: (data: unknown) => string): string {
   try {
-    return buildCanonicalEvent(row);
+    return buildCanonicalEvent(row, dataJsonOf);
   } catch (err) {
     // A row whose canonical JSON would exceed V8's maximum string length is a bad row, not a crash.
     if (err instanceof RangeError && /string length/i.test(err.message)) {
@@ -71,7 +78,34 @@ export function canonicalEvent(row: unknown): string {
   }
 }
 
-function buildCanonicalEvent(row: unknown): string {
+/** The canonical JSON of the row's `data` (a JSON value, or null for SQL NULL). */
+function dataOfValue(data: unknown): string {
+  return data === null ? 'null' : canonicalJson(data, 'data');
+}
+
+/** The canonical JSON of the row's `data` given as JSON text (or null for SQL NULL). */
+function dataOfText(text: unknown): string {
+  if (text === null) return 'null';
+  if (typeof text !== 'string') throw new EventIdError('data', `not JSON text (${describeType(text)})`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new EventIdError('data', `not valid JSON (${(err as Error).message})`);
+  }
+  return dataOfValue(value);
+}
+
+function buildCanonicalEvent(row: unknown, dataJsonOf: (data: unknown) => string): string {
+  const tail = canonicalTail(row);
+  return '{"data":' + dataJsonOf(ownField(row as object, 'data')) + tail;
+}
+
+/**
+ * What follows data in the canonical text, from the row's other four fields (checked in this order,
+ * before data): keys in RFC 8785 order (UTF-16 code units), data < event_type < level < message < run_id.
+ */
+function canonicalTail(row: unknown): string {
   if (typeof row !== 'object' || row === null || Array.isArray(row)) {
     throw new EventIdError('row', `not an object (${describeType(row)})`);
   }
@@ -85,12 +119,7 @@ function buildCanonicalEvent(row: unknown): string {
     throw new EventIdError('message', `not a string or null (${describeType(message)})`);
   } else if (!isWellFormed(message)) throw new EventIdError('message', loneSurrogateReason(message));
   else messageJson = quote(message);
-  const data = ownField(row, 'data');
-  const dataJson = data === null ? 'null' : canonicalJson(data, 'data');
-  // Keys in RFC 8785 order (UTF-16 code units): data < event_type < level < message < run_id.
   return (
-    '{"data":' +
-    dataJson +
     ',"event_type":' +
     eventType +
     ',"level":' +
@@ -114,6 +143,45 @@ export type TryEventIdResult = { ok: true; eventId: string } | { ok: false; erro
 export function tryEventId(row: unknown): TryEventIdResult {
   try {
     return { ok: true, eventId: eventId(row) };
+  } catch (err) {
+    if (err instanceof EventIdError) return { ok: false, error: err };
+    throw err;
+  }
+}
+
+/** A run_logs row whose `data` is JSON text (jsonb read as `data::text`), or null for SQL NULL. */
+export interface EventIdTextInput {
+  run_id: string;
+  event_type: string;
+  level: string;
+  message: string | null;
+  data: string | null;
+}
+
+/**
+ * The event_id of the row that has `JSON.parse(row.data)` as its data: exactly
+ * `eventId({ ...row, data: JSON.parse(row.data) })`, usually without building the parsed value (see
+ * canonical-json-text.ts). Text that is not JSON is an EventIdError on field `data`.
+ */
+export function eventIdOfJsonText(row: EventIdTextInput): string {
+  // The fast path writes namespace ‖ canonical text as UTF-8 straight from data's text (see
+  // canonical-json-text.ts); anything it does not take goes the way of eventId, JSON.parse first.
+  const tail = canonicalTail(row);
+  const data = ownField(row, 'data');
+  if (typeof data === 'string') {
+    beginCanonical(HASH_PREFIX);
+    if (appendJsonText(data)) {
+      appendText(tail);
+      return uuidV5OfBytes(canonicalView());
+    }
+  }
+  return uuidV5FromBytes(canonicalText(row, dataOfText), NAMESPACE_BYTES);
+}
+
+/** Like `eventIdOfJsonText`, but returns a bad row's EventIdError instead of throwing it. */
+export function tryEventIdOfJsonText(row: EventIdTextInput): TryEventIdResult {
+  try {
+    return { ok: true, eventId: eventIdOfJsonText(row) };
   } catch (err) {
     if (err instanceof EventIdError) return { ok: false, error: err };
     throw err;

@@ -5,16 +5,20 @@ import { EVENT_ID_NAMESPACE } from './event-id.js';
 import { uuidV5 as uuidV5In } from './uuid-v5.js';
 
 export { canonicalJson, MAX_DEPTH } from './canonical-json.js';
+export { canonicalJsonText } from './canonical-json-text.js';
 export { EventIdError } from './errors.js';
 export {
   canonicalEvent,
   EVENT_ID_NAMESPACE,
   EVENT_ID_VERSION,
   type EventIdInput,
+  type EventIdTextInput,
   eventId,
+  eventIdOfJsonText,
   type JsonValue,
   type TryEventIdResult,
   tryEventId,
+  tryEventIdOfJsonText,
 } from './event-id.js';
 export {
   type NewRunLogRow,

@@ -74,6 +74,11 @@ export function uuidV5FromBytes(name: string, namespace: Uint8Array): string {
   return formatV5(sha1Hex(new Uint8Array(buf.buffer, buf.byteOffset, length)));
 }
 
+/** UUID v5 of bytes that are already namespace ‖ UTF-8 name. */
+export function uuidV5OfBytes(namespaceAndName: Uint8Array): string {
+  return formatV5(sha1Hex(namespaceAndName));
+}
+
 // null until the first call: no string can match it, so even '' is parsed (and refused) the first time.
 let lastNamespace: string | null = null;
 let lastNamespaceBytes: Uint8Array = new Uint8Array(16);
