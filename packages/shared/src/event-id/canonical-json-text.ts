@@ -21,6 +21,8 @@
 //   one beyond the double range is not finite, so not fast (the caller reports it).
 // Invalid JSON of any kind: not fast.
 
+import { utf8Write } from './utf8.js';
+
 /** Deeper nesting is left to canonicalJson (which also enforces MAX_DEPTH). */
 export const FAST_DEPTH = 64;
 /** Longer texts are left to canonicalJson (the scratch buffers stay small). */
@@ -40,15 +42,6 @@ let tmp: Buffer = Buffer.allocUnsafeSlow(16 * 1024); // an object's members whil
 let members = new Int32Array(4 * 256);
 let top = 0;
 let order = new Int32Array(256); // members' indices in key order (reorder)
-
-// Buffer#write validates its arguments on every call; its encoder underneath (present in every Node
-// release, undocumented) does not. The documented call is the fallback.
-type Utf8Writer = { utf8Write?: (s: string, offset: number) => number };
-const rawUtf8Write = (Buffer.prototype as Utf8Writer).utf8Write;
-const utf8Write: (buf: Buffer, s: string, offset?: number) => number =
-  typeof rawUtf8Write === 'function'
-    ? (buf, s, offset = 0) => rawUtf8Write.call(buf, s, offset)
-    : (buf, s, offset = 0) => buf.write(s, offset, 'utf8');
 
 // The output is built in steps: beginCanonical(prefix), then appendJsonText / appendText, then
 // canonicalView() (valid until the next beginCanonical).
@@ -80,7 +73,7 @@ export function appendJsonText(text: string): boolean {
   if (text.length > FAST_MAX_CHARS) return false;
   const maxBytes = text.length * 3 + 1;
   if (maxBytes > inp.length) inp = Buffer.allocUnsafeSlow(Math.max(maxBytes, inp.length * 2));
-  end = utf8Write(inp, text);
+  end = utf8Write(inp, text, 0);
   inp[end] = 0; // a byte no token has: every scan stops at the end
   ensureOut(o + end + 64);
   at = 0;

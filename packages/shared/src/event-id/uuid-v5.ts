@@ -3,6 +3,7 @@
 
 import * as crypto from 'node:crypto';
 import { isWellFormed } from './canonical-json.js';
+import { utf8Write } from './utf8.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -70,7 +71,7 @@ export function uuidV5FromBytes(name: string, namespace: Uint8Array): string {
     buf.set(namespace, 0);
     scratchNamespace = namespace;
   }
-  const length = 16 + buf.write(name, 16, 'utf8');
+  const length = 16 + utf8Write(buf, name, 16);
   return formatV5(sha1Hex(new Uint8Array(buf.buffer, buf.byteOffset, length)));
 }
 
