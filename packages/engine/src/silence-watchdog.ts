@@ -31,6 +31,8 @@ interface Watched {
   deadlineMs: number;
   outstanding: number;
   timer: NodeJS.Timeout | undefined;
+  /** Bytes arrived: the silence starts again. */
+  heard: () => void;
 }
 
 const watched = new WeakMap<pg.ClientBase, Watched>();
@@ -47,7 +49,7 @@ export function watchSilence(client: pg.ClientBase, deadlineMs: number): void {
     setSilenceDeadline(client, deadlineMs);
     return;
   }
-  const state: Watched = { deadlineMs, outstanding: 0, timer: undefined };
+  const state: Watched = { deadlineMs, outstanding: 0, timer: undefined, heard: () => {} };
   watched.set(client, state);
   const socket = (client as unknown as { connection?: { stream?: NodeJS.ReadWriteStream } }).connection
     ?.stream as (NodeJS.ReadWriteStream & { destroy(err?: Error): void }) | undefined;
@@ -64,8 +66,18 @@ export function watchSilence(client: pg.ClientBase, deadlineMs: number): void {
     state.outstanding = Math.max(0, state.outstanding - 1);
     if (state.outstanding === 0) clearTimeout(state.timer);
   };
-  socket.on('data', () => {
+  state.heard = () => {
     if (state.outstanding > 0) arm();
+  };
+  // pg's own 'data' listener is wrapped rather than joined by a second one: pg-copy-streams (the batch
+  // read) takes the socket's one listener away for a COPY and gives it back after. During a COPY it
+  // reads the socket itself; its reader calls heardFrom for each chunk.
+  const listeners = socket.listeners('data') as ((chunk: Buffer) => void)[];
+  const pgOnData = listeners.length === 1 ? listeners[0]! : undefined;
+  if (pgOnData) socket.removeListener('data', pgOnData);
+  socket.on('data', (chunk: Buffer) => {
+    state.heard();
+    pgOnData?.(chunk);
   });
   socket.on('close', () => clearTimeout(state.timer));
   const query = client.query.bind(client) as AnyQuery;
@@ -99,6 +111,11 @@ export function watchSilence(client: pg.ClientBase, deadlineMs: number): void {
     result.then(settle, settle);
     return result;
   };
+}
+
+/** Bytes of an outstanding statement arrived by another way than pg's parser (a COPY stream). */
+export function heardFrom(client: pg.ClientBase): void {
+  watched.get(client)?.heard();
 }
 
 /** The session's statement_timeout changed: silence is now judged against this deadline. */

@@ -8,7 +8,7 @@ import {
   batchUpdateStatement,
   EventIdColumn,
   eventIdHasStatistics,
-  readBatchSql,
+  readBatchSelect,
   runBackfill,
 } from '@backfill/engine/backfill';
 import { createPool, RUN_LOGS } from '@backfill/engine/db';
@@ -105,8 +105,8 @@ describe('event_id without statistics, old columns analyzed', () => {
 
   it('the batch read walks the primary key', async () => {
     await withClient(url, async (c) => {
-      expectPrimaryKeyWalk(await planOf(c, readBatchSql(RUN_LOGS), ['0', String(ROWS), 5000]));
-      expectPrimaryKeyWalk(await planOf(c, readBatchSql(RUN_LOGS), ['150000', String(ROWS), 5000]));
+      expectPrimaryKeyWalk(await planOf(c, readBatchSelect(RUN_LOGS, 0n, BigInt(ROWS), 5000)));
+      expectPrimaryKeyWalk(await planOf(c, readBatchSelect(RUN_LOGS, 150000n, BigInt(ROWS), 5000)));
     });
   });
 
@@ -162,7 +162,7 @@ describe('fully backfilled but for a few rows, analyzed', () => {
 
   it('the batch read and UPDATE still walk the primary key', async () => {
     await withClient(url, async (c) => {
-      expectPrimaryKeyWalk(await planOf(c, readBatchSql(RUN_LOGS), ['0', String(ROWS), 5000]));
+      expectPrimaryKeyWalk(await planOf(c, readBatchSelect(RUN_LOGS, 0n, BigInt(ROWS), 5000)));
       const ids = batchIds(1000, 200).map((id, i) => String(Number(id) + i * 999));
       const stmt = batchUpdateStatement({
         table: RUN_LOGS,

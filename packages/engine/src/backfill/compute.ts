@@ -1,6 +1,6 @@
 // Computing event ids for a batch, one row at a time as rows arrive (see read-batch.ts): a row is
 // parsed, hashed and dropped at once, so a batch never holds its rows, only their ids.
-import { tryEventIdOfJsonText } from '@backfill/shared/event-id';
+import { tryEventIdOfJsonText, type Utf8Fields } from '@backfill/shared/event-id';
 import { EventIdColumn } from './event-id-column.js';
 
 /** A run_logs row as the batch read returns it: the input of the event-id computation. */
@@ -15,6 +15,38 @@ export interface SourceRow {
   /** jsonb as text: parsed (JSON.parse, as pg itself would) in the compute step, not on receive. */
   data: string | null;
 }
+
+/** The fields of a batch read (read-batch.ts), in this order: id, xmin, run_id, event_type, level, message, data. */
+export const READ_FIELDS = 7;
+
+// Reused for every row (the computation is synchronous): no object per row.
+const fields: Utf8Fields = {
+  bytes: Buffer.alloc(0),
+  runId: 0,
+  runIdEnd: 0,
+  eventType: 0,
+  eventTypeEnd: 0,
+  level: 0,
+  levelEnd: 0,
+  message: 0,
+  messageEnd: 0,
+  data: 0,
+  dataEnd: 0,
+};
+
+const TWO_32 = 2 ** 32;
+const EMPTY = Buffer.alloc(0);
+
+/** An int8's 8 big-endian bytes as decimal text (what node-pg gives for int8). */
+function int8Text(bytes: Buffer, at: number): string {
+  const hi = bytes.readInt32BE(at);
+  // Within ±2^53 the number is exact as a double.
+  if (hi >= -0x200000 && hi < 0x200000) return '' + (hi * TWO_32 + bytes.readUInt32BE(at + 4));
+  return bytes.readBigInt64BE(at).toString();
+}
+
+const textAt = (bytes: Buffer, f: Int32Array, i: number): string | null =>
+  f[2 * i]! < 0 ? null : bytes.toString('utf8', f[2 * i], f[2 * i + 1]);
 
 export interface BadRow {
   id: string;
@@ -59,6 +91,45 @@ export class BatchBuilder {
     } else {
       this.bad.push({ id: src.id, reason: result.error.message });
     }
+  }
+
+  /**
+   * A row of the binary batch read (read-batch.ts): `f` holds where each of the READ_FIELDS fields is
+   * in `bytes`. The id is computed from the bytes; a row the byte path does not take is decoded as
+   * node-pg decodes text and goes through add.
+   */
+  addFields(bytes: Buffer, f: Int32Array): void {
+    const id = int8Text(bytes, f[0]!);
+    const xmin = '' + bytes.readUInt32BE(f[2]!);
+    fields.bytes = bytes;
+    fields.runId = f[4]!;
+    fields.runIdEnd = f[5]!;
+    fields.eventType = f[6]!;
+    fields.eventTypeEnd = f[7]!;
+    fields.level = f[8]!;
+    fields.levelEnd = f[9]!;
+    fields.message = f[10]!;
+    fields.messageEnd = f[11]!;
+    fields.data = f[12]!;
+    fields.dataEnd = f[13]!;
+    const written = this.eventIds.pushEventIdOf(fields);
+    fields.bytes = EMPTY; // do not keep the socket's chunk alive
+    if (!written) {
+      this.add({
+        id,
+        xmin,
+        run_id: textAt(bytes, f, 2) as string,
+        event_type: textAt(bytes, f, 3) as string,
+        level: textAt(bytes, f, 4) as string,
+        message: textAt(bytes, f, 5),
+        data: textAt(bytes, f, 6),
+      });
+      return;
+    }
+    this.rowsRead++;
+    this.lastIdText = id;
+    this.ids.push(id);
+    this.xmins.push(xmin);
   }
 
   result(): ComputedBatch {

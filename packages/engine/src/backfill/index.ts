@@ -2,6 +2,7 @@
 export * from './apply-batch.js';
 export * from './batch-size.js';
 export * from './binary-array.js';
+export * from './binary-copy.js';
 export * from './bounds.js';
 export * from './compute.js';
 export * from './event-id-column.js';

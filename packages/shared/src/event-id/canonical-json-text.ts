@@ -21,6 +21,7 @@
 //   one beyond the double range is not finite, so not fast (the caller reports it).
 // Invalid JSON of any kind: not fast.
 
+import { isUtf8 } from 'node:buffer';
 import { utf8Write } from './utf8.js';
 
 /** Deeper nesting is left to canonicalJson (which also enforces MAX_DEPTH). */
@@ -31,7 +32,10 @@ export const FAST_MAX_CHARS = 256 * 1024;
 const NOT_FAST = new Error('not a fast form'); // thrown to unwind the scan; never escapes this module
 
 // The scan is synchronous and not re-entrant: module-level scratch.
-let inp: Buffer = Buffer.allocUnsafeSlow(16 * 1024); // the text's UTF-8
+let scratch: Buffer = Buffer.allocUnsafeSlow(16 * 1024); // a string's UTF-8 (appendJsonText)
+// The bytes scanned: scratch (with a 0 after the text), or a view of exactly the caller's bytes
+// (beyond a typed array's end a read gives undefined): either way no scan reads past the text.
+let inp: Uint8Array = scratch;
 let end = 0; // bytes of inp in use
 let at = 0; // read position in inp
 let out: Buffer = Buffer.allocUnsafeSlow(64 * 1024); // the canonical bytes (the caller's prefix first)
@@ -41,9 +45,10 @@ let tmp: Buffer = Buffer.allocUnsafeSlow(16 * 1024); // an object's members whil
 // out), as a stack: an object's members sit above its parent's.
 let members = new Int32Array(4 * 256);
 let top = 0;
+let sawHigh = false; // a string or key of the scan had a byte ≥ 0x80
 let order = new Int32Array(256); // members' indices in key order (reorder)
 
-// The output is built in steps: beginCanonical(prefix), then appendJsonText / appendText, then
+// The output is built in steps: beginCanonical(prefix), then the append* calls, then
 // canonicalView() (valid until the next beginCanonical).
 
 /** Starts a new output with `prefix`'s bytes (e.g. the hash's namespace and the text before data). */
@@ -71,13 +76,35 @@ export function canonicalView(): Uint8Array {
  */
 export function appendJsonText(text: string): boolean {
   if (text.length > FAST_MAX_CHARS) return false;
-  const maxBytes = text.length * 3 + 1;
-  if (maxBytes > inp.length) inp = Buffer.allocUnsafeSlow(Math.max(maxBytes, inp.length * 2));
-  end = utf8Write(inp, text, 0);
-  inp[end] = 0; // a byte no token has: every scan stops at the end
+  const bytes = text.length * 3 + 1;
+  if (bytes > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.max(bytes, scratch.length * 2));
+  const n = utf8Write(scratch, text, 0);
+  scratch[n] = 0; // a byte no token has: every scan stops there
+  inp = scratch;
+  return scanInput(n);
+}
+
+/**
+ * Like appendJsonText, for a JSON text given as valid UTF-8 (`src[start, stop)`), as PostgreSQL
+ * sends jsonb's text: the same output for the same text, without decoding it first.
+ */
+export function appendJsonUtf8(src: Uint8Array, start: number, stop: number): boolean {
+  const n = stop - start;
+  if (n > FAST_MAX_CHARS) return false;
+  inp = new Uint8Array(src.buffer, src.byteOffset + start, n);
+  const ok = scanInput(n) && (!sawHigh || isUtf8(inp));
+  inp = scratch; // do not keep the caller's bytes alive
+  // Invalid UTF-8 would read as U+FFFD once decoded: not copied.
+  return ok;
+}
+
+/** Scans inp[0, n) into the output. */
+function scanInput(n: number): boolean {
+  end = n;
   ensureOut(o + end + 64);
   at = 0;
   top = 0;
+  sawHigh = false;
   try {
     value(0);
     skipSpaces();
@@ -86,6 +113,70 @@ export function appendJsonText(text: string): boolean {
     if (err === NOT_FAST) return false;
     throw err;
   }
+}
+
+/** Appends bytes as they are (ASCII the caller has made canonical). */
+export function appendBytes(bytes: Uint8Array): void {
+  ensureOut(o + bytes.length);
+  out.set(bytes, o);
+  o += bytes.length;
+}
+
+// JSON.stringify's escape of each control character (the rest of a well-formed string is kept as is).
+const CONTROL_ESCAPES: Uint8Array[] = Array.from({ length: 0x20 }, (_, c) =>
+  Buffer.from(JSON.stringify(String.fromCharCode(c)).slice(1, -1), 'latin1'),
+);
+
+/**
+ * Appends the JSON string literal of the text whose UTF-8 is `src[start, stop)`: the UTF-8 of
+ * JSON.stringify(text), which escapes `"`, `\\` and control characters and keeps every other byte.
+ * Returns false (the output is then to be begun again) if the bytes are not valid UTF-8.
+ */
+export function appendQuotedUtf8(src: Uint8Array, start: number, stop: number): boolean {
+  ensureOut(o + (stop - start) * 6 + 2);
+  const dst = out;
+  let p = o;
+  dst[p++] = 0x22;
+  let high = false;
+  for (let i = start; i < stop; i++) {
+    const b = src[i]!;
+    if (b >= 0x80) {
+      high = true;
+      dst[p++] = b;
+    } else if (b >= 0x20 && b !== 0x22 && b !== 0x5c) dst[p++] = b;
+    else if (b === 0x22 || b === 0x5c) {
+      dst[p++] = 0x5c;
+      dst[p++] = b;
+    } else {
+      const e = CONTROL_ESCAPES[b]!;
+      for (let k = 0; k < e.length; k++) dst[p++] = e[k]!;
+    }
+  }
+  dst[p++] = 0x22;
+  o = p;
+  return !high || isUtf8(src.subarray(start, stop));
+}
+
+/**
+ * Appends the UUID whose text is `src[start, stop)` in lowercase, if it is a hyphenated 8-4-4-4-12 hex
+ * UUID in any letter case (event-id's run_id rule); returns false for anything else.
+ */
+export function appendUuidText(src: Uint8Array, start: number, stop: number): boolean {
+  if (stop - start !== 36) return false;
+  ensureOut(o + 36);
+  const dst = out;
+  let p = o;
+  for (let i = 0; i < 36; i++) {
+    const b = src[start + i]!;
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (b !== 0x2d) return false;
+      dst[p++] = b;
+    } else if ((b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66)) dst[p++] = b;
+    else if (b >= 0x41 && b <= 0x46) dst[p++] = b + 0x20;
+    else return false;
+  }
+  o = p;
+  return true;
 }
 
 const NO_PREFIX = new Uint8Array(0);
@@ -105,7 +196,7 @@ function ensureOut(bytes: number): void {
 }
 
 function skipSpaces(): void {
-  // inp[end] is 0, so the scan stops at the end.
+  // Past the text inp reads 0 or undefined (see inp), so the scan stops at the end.
   if (inp[at] !== 0x20) return;
   let a = at + 1;
   while (inp[a] === 0x20) a++;
@@ -164,7 +255,11 @@ function copyString(): void {
       continue;
     }
     // A raw control character is not JSON; U+FFFD (EF BF BD) may have been a lone surrogate.
-    if (b < 0x20 || (b === 0xef && src[a + 1] === 0xbf && src[a + 2] === 0xbd)) throw NOT_FAST;
+    if (b < 0x20) throw NOT_FAST;
+    if (b >= 0x80) {
+      sawHigh = true;
+      if (b === 0xef && src[a + 1] === 0xbf && src[a + 2] === 0xbd) throw NOT_FAST;
+    }
     dst[p++] = b;
     a++;
   }
@@ -288,6 +383,7 @@ function copyKey(): void {
       return;
     }
     if (b === 0x5c || b < 0x20 || b >= 0xee) throw NOT_FAST;
+    if (b >= 0x80) sawHigh = true;
   }
   throw NOT_FAST;
 }
@@ -385,7 +481,7 @@ function numberToken(): void {
     o = p;
     return;
   }
-  const n = Number(inp.toString('latin1', start, i));
+  const n = Number(String.fromCharCode(...inp.subarray(start, i))); // digits, signs, '.', 'e': ASCII
   if (!Number.isFinite(n)) throw NOT_FAST;
   const printed = '' + n; // Number::toString, as canonicalJson prints it (-0 as 0)
   ensureOut(o + printed.length + (end - at) + 64);

@@ -4,9 +4,18 @@
 // a different rule is a v2 with a new namespace.
 
 import { canonicalJson, isWellFormed, loneSurrogateReason, quote } from './canonical-json.js';
-import { appendJsonText, appendText, beginCanonical, canonicalView } from './canonical-json-text.js';
+import {
+  appendBytes,
+  appendJsonText,
+  appendJsonUtf8,
+  appendQuotedUtf8,
+  appendText,
+  appendUuidText,
+  beginCanonical,
+  canonicalView,
+} from './canonical-json-text.js';
 import { describeType, EventIdError, preview } from './errors.js';
-import { isUuid, parseUuid, uuidV5FromBytes, uuidV5OfBytes } from './uuid-v5.js';
+import { isUuid, parseUuid, uuidV5FromBytes, uuidV5OfBytes, writeUuidV5OfBytes } from './uuid-v5.js';
 
 export const EVENT_ID_VERSION = 1;
 export const EVENT_ID_NAMESPACE = '5dd057ff-48ed-4ea7-998f-0816c58d51ff';
@@ -186,4 +195,73 @@ export function tryEventIdOfJsonText(row: EventIdTextInput): TryEventIdResult {
     if (err instanceof EventIdError) return { ok: false, error: err };
     throw err;
   }
+}
+
+/**
+ * Where one row's five fields are in `bytes`, each as the UTF-8 of its text (as PostgreSQL sends a
+ * text column in its binary format): run_id, event_type, level, message and data's JSON text.
+ */
+export interface Utf8Fields {
+  bytes: Uint8Array;
+  runId: number;
+  runIdEnd: number;
+  eventType: number;
+  eventTypeEnd: number;
+  level: number;
+  levelEnd: number;
+  /** -1 for SQL NULL. */
+  message: number;
+  messageEnd: number;
+  /** -1 for SQL NULL. */
+  data: number;
+  dataEnd: number;
+}
+
+const ASCII = (s: string) => Buffer.from(s, 'latin1');
+const NULL_JSON = ASCII('null');
+const EVENT_TYPE_KEY = ASCII(',"event_type":');
+const LEVEL_KEY = ASCII(',"level":');
+const MESSAGE_KEY = ASCII(',"message":');
+const RUN_ID_KEY = ASCII(',"run_id":"');
+const CLOSE = ASCII('"}');
+
+/**
+ * The event id of the row these fields decode to (UTF-8): `eventIdOfJsonText` of that row, computed
+ * from the bytes without decoding them. undefined when data's text is not in a fast form (see
+ * canonical-json-text.ts), run_id is not a UUID or a text is not valid UTF-8: decode the row and call
+ * eventIdOfJsonText, which then also names any error.
+ */
+export function eventIdOfUtf8Fields(f: Utf8Fields): string | undefined {
+  return canonicalOfUtf8Fields(f) ? uuidV5OfBytes(canonicalView()) : undefined;
+}
+
+/**
+ * eventIdOfUtf8Fields, written as its 36 ASCII characters into `target` at `offset` instead of
+ * returned as a string (the backfill packs a batch's ids into one buffer). false where
+ * eventIdOfUtf8Fields would be undefined (nothing written then).
+ */
+export function writeEventIdOfUtf8Fields(f: Utf8Fields, target: Uint8Array, offset: number): boolean {
+  if (!canonicalOfUtf8Fields(f)) return false;
+  writeUuidV5OfBytes(canonicalView(), target, offset);
+  return true;
+}
+
+/** Writes namespace ‖ canonical text of the fields; false if they are not all taken (see above). */
+function canonicalOfUtf8Fields(f: Utf8Fields): boolean {
+  const b = f.bytes;
+  if (f.runId < 0 || f.eventType < 0 || f.level < 0) return false; // NULL: the decoded row's error
+  beginCanonical(HASH_PREFIX);
+  if (f.data < 0) appendBytes(NULL_JSON);
+  else if (!appendJsonUtf8(b, f.data, f.dataEnd)) return false;
+  appendBytes(EVENT_TYPE_KEY);
+  if (!appendQuotedUtf8(b, f.eventType, f.eventTypeEnd)) return false;
+  appendBytes(LEVEL_KEY);
+  if (!appendQuotedUtf8(b, f.level, f.levelEnd)) return false;
+  appendBytes(MESSAGE_KEY);
+  if (f.message < 0) appendBytes(NULL_JSON);
+  else if (!appendQuotedUtf8(b, f.message, f.messageEnd)) return false;
+  appendBytes(RUN_ID_KEY);
+  if (!appendUuidText(b, f.runId, f.runIdEnd)) return false;
+  appendBytes(CLOSE);
+  return true;
 }

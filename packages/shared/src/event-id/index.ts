@@ -15,10 +15,13 @@ export {
   type EventIdTextInput,
   eventId,
   eventIdOfJsonText,
+  eventIdOfUtf8Fields,
   type JsonValue,
   type TryEventIdResult,
   tryEventId,
   tryEventIdOfJsonText,
+  type Utf8Fields,
+  writeEventIdOfUtf8Fields,
 } from './event-id.js';
 export {
   type NewRunLogRow,

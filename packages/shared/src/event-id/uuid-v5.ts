@@ -80,6 +80,33 @@ export function uuidV5OfBytes(namespaceAndName: Uint8Array): string {
   return formatV5(sha1Hex(namespaceAndName));
 }
 
+type DigestFn = (data: Uint8Array) => Uint8Array;
+const oneShotBytes = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
+const sha1Bytes: DigestFn =
+  typeof oneShotBytes === 'function'
+    ? (data) => oneShotBytes('sha1', data, 'buffer')
+    : (data) => crypto.createHash('sha1').update(data).digest();
+
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/**
+ * Writes the UUID v5 of bytes that are already namespace ‖ UTF-8 name into `target` at `offset`, as
+ * its 36 ASCII characters (lowercase, hyphenated): the text uuidV5OfBytes returns, with no string made.
+ */
+export function writeUuidV5OfBytes(namespaceAndName: Uint8Array, target: Uint8Array, offset: number): void {
+  const h = sha1Bytes(namespaceAndName);
+  let p = offset;
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) target[p++] = 0x2d;
+    let b = h[i]!;
+    if (i === 6)
+      b = (b & 0x0f) | 0x50; // version 5
+    else if (i === 8) b = (b & 0x3f) | 0x80; // variant 10
+    target[p++] = HEX_DIGITS[b >> 4]!;
+    target[p++] = HEX_DIGITS[b & 15]!;
+  }
+}
+
 // null until the first call: no string can match it, so even '' is parsed (and refused) the first time.
 let lastNamespace: string | null = null;
 let lastNamespaceBytes: Uint8Array = new Uint8Array(16);
