@@ -150,8 +150,13 @@ export type TryEventIdResult = { ok: true; eventId: string } | { ok: false; erro
 
 /** Like `eventId`, but returns a bad row's EventIdError instead of throwing it. */
 export function tryEventId(row: unknown): TryEventIdResult {
+  return attempt(eventId, row);
+}
+
+/** `compute(row)`, with an EventIdError returned instead of thrown (any other error is thrown). */
+function attempt<T>(compute: (row: T) => string, row: T): TryEventIdResult {
   try {
-    return { ok: true, eventId: eventId(row) };
+    return { ok: true, eventId: compute(row) };
   } catch (err) {
     if (err instanceof EventIdError) return { ok: false, error: err };
     throw err;
@@ -189,12 +194,7 @@ export function eventIdOfJsonText(row: EventIdTextInput): string {
 
 /** Like `eventIdOfJsonText`, but returns a bad row's EventIdError instead of throwing it. */
 export function tryEventIdOfJsonText(row: EventIdTextInput): TryEventIdResult {
-  try {
-    return { ok: true, eventId: eventIdOfJsonText(row) };
-  } catch (err) {
-    if (err instanceof EventIdError) return { ok: false, error: err };
-    throw err;
-  }
+  return attempt(eventIdOfJsonText, row);
 }
 
 /**

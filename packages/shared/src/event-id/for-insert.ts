@@ -11,6 +11,7 @@
 // What jsonb cannot hold at all (U+0000 in a string or a key, and in text columns) is refused here,
 // instead of failing the INSERT.
 
+import { canonicalJson } from './canonical-json.js';
 import { EventIdError } from './errors.js';
 import { canonicalEvent, EVENT_ID_NAMESPACE, type EventIdInput, eventId } from './event-id.js';
 import { parseUuid, uuidV5FromBytes } from './uuid-v5.js';
@@ -19,6 +20,7 @@ const NAMESPACE_BYTES = parseUuid(EVENT_ID_NAMESPACE);
 /** What follows `data` in the canonical event text (its keys are in RFC 8785 order, data first). */
 const AFTER_DATA = ',"event_type":';
 const BEFORE_DATA = '{"data":'.length;
+const RUN_ID_FROM_END = 36 + 2;
 
 /** A run_logs row as the application builds it (event-id v1's input). */
 export type NewRunLogRow = EventIdInput;
@@ -87,21 +89,31 @@ export function withEventId<T extends NewRunLogRow>(row: T): WithEventId<T> {
 export function prepareRunLogInsert(row: NewRunLogRow): PreparedRunLogRow {
   const canonical = canonicalEvent(row);
   const id = uuidV5FromBytes(canonical, NAMESPACE_BYTES);
-  textNul('event_type', row.event_type);
-  textNul('level', row.level);
-  textNul('message', row.message);
+  // Canonical JSON writes a U+0000 as the escape `\u0000`, in the texts and in data alike: one look
+  // finds every candidate, and refuseNul tells a real one from an escaped backslash before "u0000".
+  if (canonical.includes('\\u0000')) refuseNul(row);
   // The data's canonical JSON, cut out of the text hashed. The last `,"event_type":` is the event's own:
   // one inside data comes before it, and in the quoted fields after it a `"` is always escaped.
   const data = row.data === null ? null : canonical.slice(BEFORE_DATA, canonical.lastIndexOf(AFTER_DATA));
-  if (data?.includes('\\u0000') && NUL_ESCAPE.test(data)) {
-    throw new EventIdError(nulPath(row.data, 'data') ?? 'data', NUL_REASON);
-  }
   return {
-    run_id: row.run_id.toLowerCase(),
+    // The text ends with `"run_id":"<36 characters, lowercase>"}`.
+    run_id: canonical.slice(canonical.length - RUN_ID_FROM_END, canonical.length - 2),
     event_type: row.event_type,
     level: row.level,
     message: row.message,
     data,
     event_id: id,
   };
+}
+
+/** Throws for the first field of `row` that holds a U+0000 (texts first, then data), if any does. */
+function refuseNul(row: NewRunLogRow): void {
+  textNul('event_type', row.event_type);
+  textNul('level', row.level);
+  textNul('message', row.message);
+  if (row.data === null) return;
+  const data = canonicalJson(row.data);
+  if (data.includes('\\u0000') && NUL_ESCAPE.test(data)) {
+    throw new EventIdError(nulPath(row.data, 'data') ?? 'data', NUL_REASON);
+  }
 }
