@@ -12,7 +12,7 @@ export interface SourceRow {
   event_type: string;
   level: string;
   message: string | null;
-  /** jsonb as text: parsed (JSON.parse, as pg itself would) in the compute step, not on receive. */
+  /** jsonb as text: its id is that of JSON.parse(data), as pg itself would parse it (eventIdOfJsonText). */
   data: string | null;
 }
 

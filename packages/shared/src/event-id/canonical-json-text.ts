@@ -2,8 +2,9 @@
 // the UTF-8 of `canonicalJson(JSON.parse(text))` whenever it succeeds. It exists for the
 // backfill, which reads jsonb as text (`data::text`): parsing that text into objects only to print them
 // again, then encoding the printed rope as UTF-8 for the hash, cost about a third of a worker's CPU.
-// Here the text is encoded once, and its bytes are copied into the output: strings as they are,
-// numbers re-printed only when their text is not already ECMAScript's, objects' members re-ordered.
+// Here the text's UTF-8 (encoded once by appendJsonText, or as PostgreSQL sent it to appendJsonUtf8)
+// is copied into the output: strings as they are, numbers re-printed only when their text is not
+// already ECMAScript's, objects' members re-ordered.
 //
 // It only takes the forms it can copy exactly, and reports anything else as "not fast" (the caller
 // parses the text and uses canonicalJson, which also names any error):
