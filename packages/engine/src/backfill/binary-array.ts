@@ -6,16 +6,20 @@
 const INT8_OID = 20;
 const XID_OID = 28;
 /** ndim, flags (no NULLs), element type, then one dimension: its length and lower bound. */
-const HEADER = 20;
+export const BINARY_ARRAY_HEADER = 20;
 const TWO_32 = 2 ** 32;
 
-function header(count: number, oid: number, width: number): Buffer {
+/**
+ * A one-dimensional binary array of `count` elements of type `oid`, each `width` bytes (after its
+ * int32 length), with its header written and room for the elements from BINARY_ARRAY_HEADER on.
+ */
+export function binaryArray(count: number, oid: number, width: number): Buffer {
   if (count === 0) {
     const empty = Buffer.alloc(12); // ndim 0
     empty.writeInt32BE(oid, 8);
     return empty;
   }
-  const out = Buffer.allocUnsafe(HEADER + count * (4 + width));
+  const out = Buffer.allocUnsafe(BINARY_ARRAY_HEADER + count * (4 + width));
   out.writeInt32BE(1, 0);
   out.writeInt32BE(0, 4);
   out.writeInt32BE(oid, 8);
@@ -34,8 +38,8 @@ function wholeNumber(text: string): number | bigint {
 
 /** `ids` (int8 as decimal text) as a binary bigint[]. */
 export function int8ArrayParam(ids: readonly string[]): Buffer {
-  const out = header(ids.length, INT8_OID, 8);
-  let at = HEADER;
+  const out = binaryArray(ids.length, INT8_OID, 8);
+  let at = BINARY_ARRAY_HEADER;
   for (const text of ids) {
     out.writeInt32BE(8, at);
     const v = wholeNumber(text);
@@ -53,8 +57,8 @@ export function int8ArrayParam(ids: readonly string[]): Buffer {
 
 /** `xmins` (xid as decimal text) as a binary xid[]. */
 export function xidArrayParam(xmins: readonly string[]): Buffer {
-  const out = header(xmins.length, XID_OID, 4);
-  let at = HEADER;
+  const out = binaryArray(xmins.length, XID_OID, 4);
+  let at = BINARY_ARRAY_HEADER;
   for (const text of xmins) {
     const v = wholeNumber(text);
     if (typeof v !== 'number' || v < 0 || v >= TWO_32) throw new TypeError(`not an xid: ${text}`);

@@ -23,7 +23,6 @@ export class BinaryCopyReader {
   private headerRead = false;
   private ended = false;
   private fields: Int32Array;
-  tuples = 0;
 
   constructor(
     private readonly fieldCount: number,
@@ -100,7 +99,6 @@ export class BinaryCopyReader {
       fields[2 * i + 1] = p + length;
       p += length;
     }
-    this.tuples++;
     this.onTuple(buf, fields);
     return p;
   }

@@ -10,12 +10,11 @@
 // tenth of the backfill's database CPU per row.
 
 import { type Utf8Fields, writeEventIdOfUtf8Fields } from '@backfill/shared/event-id';
+import { BINARY_ARRAY_HEADER, binaryArray } from './binary-array.js';
 
 const UUID_LENGTH = 36;
 const WIDTH = 4 + UUID_LENGTH; // each element as the binary array has it: int32 length, then the bytes
 const TEXT_OID = 25;
-/** ndim, flags (no NULLs), element type, then one dimension: its length and lower bound. */
-const HEADER = 20;
 
 export class EventIdColumn {
   private constructor(
@@ -84,18 +83,11 @@ export class EventIdColumn {
    * parameter as binary, so the statement must give it a type (`$2::text[]`).
    */
   toBinaryArray(): Buffer {
-    if (this.count === 0) {
-      const empty = Buffer.alloc(12); // ndim 0, flags 0, element type
-      empty.writeInt32BE(TEXT_OID, 8);
-      return empty;
+    const out = binaryArray(this.count, TEXT_OID, UUID_LENGTH);
+    // The elements are already laid out as the array has them: one copy.
+    if (this.count > 0) {
+      this.buf.copy(out, BINARY_ARRAY_HEADER, this.start * WIDTH, (this.start + this.count) * WIDTH);
     }
-    const out = Buffer.allocUnsafe(HEADER + this.count * WIDTH);
-    out.writeInt32BE(1, 0);
-    out.writeInt32BE(0, 4);
-    out.writeInt32BE(TEXT_OID, 8);
-    out.writeInt32BE(this.count, 12);
-    out.writeInt32BE(1, 16);
-    this.buf.copy(out, HEADER, this.start * WIDTH, (this.start + this.count) * WIDTH);
     return out;
   }
 
