@@ -72,6 +72,26 @@ describe('health probes', () => {
     await mine.query('COMMIT');
   });
 
+  it("another database's open transaction does not count: it does not hold back this table's vacuum", async () => {
+    const other = new pg.Client({ connectionString: url.replace(/\/[^/?]+(\?|$)/, '/postgres$1') });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT txid_current()');
+      await new Promise((r) => setTimeout(r, 300));
+      // Other test files share this server, so only the other session's own age is known: the sample
+      // must not include it.
+      const { rows } = await other.query<{ ms: number }>(
+        'SELECT extract(epoch FROM clock_timestamp() - xact_start)::float8 * 1000 AS ms FROM pg_stat_activity WHERE pid = pg_backend_pid()',
+      );
+      expect(rows[0]!.ms).toBeGreaterThanOrEqual(250);
+      expect((await sample()).oldestTransactionMs).toBeLessThan(rows[0]!.ms - 100);
+      await other.query('COMMIT');
+    } finally {
+      await other.end();
+    }
+  });
+
   it('no standby, no autovacuum, and a WAL position that moves with writes', async () => {
     const before = await sample();
     expect(before.replicationLagMs).toBe(0);

@@ -10,23 +10,26 @@ export const BACKFILL_SESSIONS = 'backfill-%';
 
 // - replay_lag grows while a standby's replay is paused or behind (it is NULL when no WAL has been
 //   written lately, which means nothing is waiting to be replayed);
-// - lock waits: sessions (not the backfill's) waiting on a lock that a backfill session holds, the
-//   longest wait counted from the start of the waiting statement;
-// - the oldest transaction: client sessions and prepared transactions, the backfill's own excepted;
+// - lock waits: sessions of this database (not the backfill's) waiting on a lock that a backfill
+//   session holds, the longest wait counted from the start of the waiting statement;
+// - the oldest transaction: client sessions and prepared transactions of this database, the backfill's
+//   own excepted (only this database's transactions hold back vacuum of the table, and another
+//   database's long report is not this table's problem);
 // - autovacuum on the table, and whether it is an anti-wraparound one.
 const SAMPLE_SQL = `
   SELECT
     (SELECT coalesce(max(extract(epoch FROM replay_lag) * 1000), 0)::float8 FROM pg_stat_replication) AS lag_ms,
     (SELECT coalesce(max(extract(epoch FROM clock_timestamp() - w.query_start) * 1000), 0)::float8
        FROM pg_stat_activity w
-      WHERE w.wait_event_type = 'Lock' AND w.application_name NOT LIKE $3
+      WHERE w.wait_event_type = 'Lock' AND w.datname = current_database() AND w.application_name NOT LIKE $3
         AND EXISTS (SELECT 1 FROM pg_stat_activity h
                      WHERE h.pid = ANY (pg_blocking_pids(w.pid)) AND h.application_name LIKE $3)) AS lock_wait_ms,
     (SELECT coalesce(max(extract(epoch FROM clock_timestamp() - t.started) * 1000), 0)::float8
        FROM (SELECT xact_start AS started FROM pg_stat_activity
               WHERE xact_start IS NOT NULL AND backend_type = 'client backend'
+                AND datname = current_database()
                 AND application_name NOT LIKE $3 AND pid <> pg_backend_pid()
-             UNION ALL SELECT prepared FROM pg_prepared_xacts) t) AS oldest_xact_ms,
+             UNION ALL SELECT prepared FROM pg_prepared_xacts WHERE database = current_database()) t) AS oldest_xact_ms,
     (SELECT a.query FROM pg_stat_progress_vacuum v JOIN pg_stat_activity a ON a.pid = v.pid
       WHERE v.relid = to_regclass(format('%I.%I', $1::text, $2::text))
         AND a.backend_type = 'autovacuum worker' LIMIT 1) AS autovacuum,
