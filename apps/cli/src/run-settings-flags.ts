@@ -120,6 +120,16 @@ export const RUN_SETTING_FLAGS: readonly SettingFlag[] = [
     distributedOnly: true,
   },
   {
+    flags: '--parallelism <n>',
+    key: 'parallelism',
+    option: 'parallelism',
+    description:
+      'shards processed at once by the whole fleet, however many workers run: the load on the database (0 = no limit)',
+    shown: String(R.parallelism),
+    parse: intIn(LIMITS.parallelism),
+    distributedOnly: true,
+  },
+  {
     flags: '--gate-replication-lag <duration>',
     key: 'gateReplicationLagMs',
     option: 'gateReplicationLag',

@@ -24,7 +24,7 @@ import {
 } from '@backfill/engine/ledger';
 import { checkRunSettings, type RunSettings } from '@backfill/shared/settings';
 import type { ControlContext } from './context.js';
-import { withRunQueue } from './queue/enqueue.js';
+import { applyParallelism, withRunQueue } from './queue/enqueue.js';
 import { shardJobOptions } from './queue/jobs.js';
 import { SHARD_JOB_NAME, shardJobId } from './queue/names.js';
 import { type ReconcileReport, reconcileRun } from './reconcile.js';
@@ -110,6 +110,7 @@ export async function retryShards(
   // A failed or completed run has work again.
   if (run.status === 'failed' || run.status === 'completed') await transitionRun(ctx.db, run.id, 'running');
   await withRunQueue(ctx, run, async (q) => {
+    await applyParallelism(q, run.settings.parallelism);
     for (const shardNo of retried) {
       const job = await q.getJob(shardJobId(run.id, shardNo));
       const state = job ? await job.getState() : 'missing';
@@ -171,6 +172,16 @@ export async function setRunSettings(
   if (changes.length === 0) return { run, changes };
   const updated = await changeRunSettings(ctx.db, run.id, next, changes, by);
   ctx.logger.info({ run: name, changes }, 'run settings changed');
+  if (changes.some((c) => c.key === 'parallelism')) {
+    // At once here; the workers also bring the queue in line at their next poll, so a queue out of
+    // reach now is not a failed change.
+    await withRunQueue(ctx, run, (q) => applyParallelism(q, next.parallelism)).catch((err) =>
+      ctx.logger.warn(
+        { run: name, err: (err as Error).message },
+        'parallelism: the queue is out of reach; the workers apply it at their next poll',
+      ),
+    );
+  }
   return { run: updated, changes };
 }
 

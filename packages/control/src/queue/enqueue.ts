@@ -44,16 +44,29 @@ export async function withRunQueue<T>(
 }
 
 /**
+ * The run's parallelism as the queue's global concurrency: BullMQ hands out no more jobs of the queue
+ * at once than this, across every worker (on Redis and on PostgreSQL alike). 0 = no limit.
+ */
+export async function applyParallelism(queue: Queue, parallelism: number): Promise<void> {
+  if (parallelism > 0) await queue.setGlobalConcurrency(parallelism);
+  else await queue.removeGlobalConcurrency();
+}
+
+/**
  * Adds one job per shard, in chunks (addBulk is atomic per call; ~500 keeps each call short).
- * Deterministic job ids make a repeated call a no-op for shards already queued.
+ * Deterministic job ids make a repeated call a no-op for shards already queued. The queue's limit on
+ * shards at once is set first: every path that (re)creates jobs — start, retry, recover, the
+ * reconcile after a Redis flush, a split — also restores it.
  */
 export async function enqueueShards(
   queue: Queue<ShardJobData>,
   runId: number,
   shards: Pick<ShardRow, 'shardNo' | 'fromId'>[],
   order: 'asc' | 'desc',
-  retry: RetryPolicy,
+  settings: RetryPolicy & { parallelism: number },
 ): Promise<number> {
+  await applyParallelism(queue, settings.parallelism);
+  const retry = { attempts: settings.attempts, backoffMs: settings.backoffMs };
   // By ids, not shard numbers: a split's halves are numbered after every shard of the plan.
   const sign = order === 'asc' ? 1 : -1;
   const ordered = [...shards].sort((a, b) => sign * (a.fromId < b.fromId ? -1 : a.fromId > b.fromId ? 1 : 0));
@@ -73,9 +86,6 @@ export async function enqueueShards(
 export async function ensureEnqueued(ctx: QueueConfig & { db: pg.ClientBase }, run: RunRow): Promise<number> {
   const shards = await listShards(ctx.db, run.id, PENDING_SHARD_STATUSES);
   return withRunQueue(ctx, run, (queue) =>
-    enqueueShards(queue, run.id, shards, run.order, {
-      attempts: run.settings.attempts,
-      backoffMs: run.settings.backoffMs,
-    }),
+    enqueueShards(queue, run.id, shards, run.order, run.settings),
   );
 }

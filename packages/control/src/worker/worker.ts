@@ -9,7 +9,7 @@ import { heartbeat, type RunRow, removeWorker, stealHalfOfLargestShard } from '@
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
 import { DelayedError, WaitingError, type Worker } from 'bullmq';
-import { enqueueShards, withRunQueue } from '../queue/enqueue.js';
+import { applyParallelism, enqueueShards, jobCounts, withRunQueue } from '../queue/enqueue.js';
 import { runQueueName } from '../queue/names.js';
 import { openTransport } from '../queue/transport.js';
 import { WorkerActivity } from './activity.js';
@@ -176,6 +176,7 @@ export async function startWorker(s: WorkerSettings, logger: Logger): Promise<Wo
       for (const runId of [...served.keys()]) if (!active.some((r) => r.id === runId)) unserve(runId);
       const share = slots.shareFor(served.size);
       for (const { worker } of served.values()) if (worker.concurrency !== share) worker.concurrency = share;
+      await applyParallelismChanges(active);
       budgets.prune(active);
       for (const runId of gates.keys()) if (!active.some((r) => r.id === runId)) gates.delete(runId);
       await withPooled(pool, (c) => heartbeat(c, s.workerId, startedAt, describeSelf()));
@@ -185,18 +186,38 @@ export async function startWorker(s: WorkerSettings, logger: Logger): Promise<Wo
     }
   };
   /**
-   * The tail of a run: with a slot free and no job waiting in a run's queue, take half of the work left
-   * in its biggest running shard (at least STEAL_MIN_BATCHES batches of it), one split per poll.
+   * A run's parallelism as its queue's limit, when this process first serves the run and after each
+   * `set` (the control plane sets it too; this covers a `set` that could not reach the queue).
+   */
+  const appliedParallelism = new Map<number, number>();
+  const applyParallelismChanges = async (active: RunRow[]) => {
+    for (const runId of appliedParallelism.keys())
+      if (!active.some((r) => r.id === runId)) appliedParallelism.delete(runId);
+    for (const run of active) {
+      const want = run.settings.parallelism;
+      const had = appliedParallelism.get(run.id);
+      if (had === want) continue;
+      // On first sight too: cheap, and it restores a limit a flushed Redis lost before the reconcile does.
+      await withRunQueue(deps, run, (q) => applyParallelism(q, want));
+      appliedParallelism.set(run.id, want);
+      if (had !== undefined) log.info({ runId: run.id, from: had, to: want }, 'parallelism changed');
+    }
+  };
+
+  /**
+   * The tail of a run: with a slot free, no job waiting in a run's queue and fewer shards running than
+   * its parallelism, take half of the work left in its biggest running shard (at least
+   * STEAL_MIN_BATCHES batches of it), one split per poll.
    */
   const stealIfIdle = async (active: RunRow[]) => {
     if (slots.inUse() >= slots.size || outage.isDown() || shuttingDown) return;
     for (const run of active) {
       if (run.status !== 'running' || !served.has(run.id)) continue;
-      const waiting = await withRunQueue(deps, run, async (q) => {
-        const c = await q.getJobCounts('waiting', 'prioritized');
-        return (c.waiting ?? 0) + (c.prioritized ?? 0);
-      });
-      if (waiting > 0) continue;
+      const c = await withRunQueue(deps, run, (q) => jobCounts(q, 'waiting', 'prioritized', 'active'));
+      if ((c.waiting ?? 0) + (c.prioritized ?? 0) > 0) continue;
+      // At the limit, a stolen half would only wait for a shard to finish.
+      const limit = run.settings.parallelism;
+      if (limit > 0 && (c.active ?? 0) >= limit) continue;
       const minIds = BigInt(STEAL_MIN_BATCHES * Math.max(run.settings.batchSize, run.settings.minBatchSize));
       const split = await withPooled(pool, (c) => stealHalfOfLargestShard(c, run.id, minIds));
       if (!split) continue;

@@ -156,7 +156,6 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   const log = opts.logger;
   const maxRetries = opts.maxRetries ?? 8;
   const depth = Math.max(1, opts.writeDepth ?? 1);
-  const ordered = opts.shard !== undefined && depth > 1;
   const fixed: BatchSizePolicy = {
     targetMs: 0,
     min: Math.min(opts.minBatchSize ?? 50, opts.batchSize),
@@ -222,7 +221,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
 
   /**
    * Writes rows (ascending ids) and, with a shard, moves its checkpoint to `lastId` in the same
-   * statement. On a timeout it halves the rows after a backoff; the first half checkpoints only up to
+   * transaction. On a timeout it halves the rows after a backoff; the first half checkpoints only up to
    * its own last id, so a crash between the halves never skips the second half's rows.
    */
   const write = async (
@@ -259,10 +258,9 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         rowsSkipped: skipped,
         batchSize: result.batchSize,
       };
-      const n =
-        ordered && checkpoint
-          ? await applyBatchInOrder(writer, { ...input, checkpoint }, predecessor)
-          : await applyBatch(writer, { ...input, ...(checkpoint && { checkpoint }) });
+      const n = checkpoint
+        ? await applyBatchInOrder(writer, { ...input, checkpoint }, predecessor)
+        : await applyBatch(writer, input);
       result.writeMs += performance.now() - t0;
       return n;
     } catch (err) {
@@ -332,7 +330,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   // ever covers batches that committed, with every batch before them committed too.
   let inflight: Inflight[] = [];
   let sent = 0;
-  /** The last write sent: in ordered mode the next one commits only after it. */
+  /** The last write sent: the next one commits only after it. */
   let lastWrite: Promise<unknown> = Promise.resolve();
   const book = (batch: Batch, updated: number, writeMs: number) => {
     result.cursor = batch.lastId;

@@ -1,0 +1,96 @@
+// A run's parallelism: the shards processed at once by the whole fleet, however many workers stand and
+// however many slots each has. Two workers of two slots each run one shard at a time under
+// --parallelism 1 (the queue's global concurrency, on Redis and on PostgreSQL queues alike); a live
+// `set --parallelism 3` lets three run within 5 s; the run completes with every row once.
+
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../../test-support/cli.js';
+import { withClient } from '../../../test-support/db.js';
+import {
+  backendEnv,
+  completions,
+  prepared,
+  QUEUE_BACKENDS,
+  removeRedisKeys,
+  startRun,
+  verifyComplete,
+} from '../../../test-support/distributed.js';
+import {
+  FAST_WORKER_FLAGS,
+  type Fleet,
+  startFleet,
+  stopFleet,
+  waitFor,
+  waitForRunStatus,
+} from '../../../test-support/fleet.js';
+
+const PREFIX = `bft-parallelism-${process.pid}`;
+const ROWS = 24_000;
+const fleets: Fleet[] = [];
+afterEach(async () => {
+  for (const f of fleets.splice(0)) await stopFleet(f);
+});
+afterAll(() => removeRedisKeys(PREFIX));
+
+const runningShards = (url: string) =>
+  withClient(url, async (c) => {
+    const { rows } = await c.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM backfill_shards WHERE status = 'running'`,
+    );
+    return rows[0]!.n;
+  });
+
+describe.each(QUEUE_BACKENDS)('parallelism (%s queues)', { timeout: 180_000 }, (backend) => {
+  it('caps the shards in flight across the fleet, and a live change lifts the cap within 5 s', async () => {
+    const url = await prepared(`parallelism_${backend}`, ROWS);
+    const env = backendEnv(url, `${PREFIX}-${backend}`, backend);
+    // 12 shards of 2,000 rows; 300 rows/s for the run, so no shard ends before the change below.
+    await startRun(env, 'capped', [
+      '--shard-rows',
+      '2000',
+      '--batch-size',
+      '100',
+      '--target-batch-ms',
+      '0',
+      '--max-rows-per-second',
+      '300',
+      '--parallelism',
+      '1',
+    ]);
+    fleets.push(startFleet(2, env, [...FAST_WORKER_FLAGS, '--concurrency', '2']));
+
+    // Four slots stand; one shard runs at a time, and an idle slot steals nothing at the cap.
+    await waitFor('a shard to run', async () => (await runningShards(url)) >= 1, 60_000, 50);
+    let most = 0;
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      most = Math.max(most, await runningShards(url));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(most).toBe(1);
+
+    const set = await runCli(['set', 'capped', '--parallelism', '3', '--max-rows-per-second', '3000'], env);
+    expect(set.code, set.stderr).toBe(0);
+    const changed = Date.now();
+    await waitFor('three shards at once', async () => (await runningShards(url)) === 3, 5000, 50);
+    expect(Date.now() - changed).toBeLessThan(5000);
+
+    await waitForRunStatus(url, 'capped', 'completed', 120_000);
+    expect((await completions(url)).every((s) => s.status !== 'completed' || s.completed === 1)).toBe(true);
+    await verifyComplete(env, String(ROWS));
+  });
+});
+
+describe('--parallelism', () => {
+  it('is refused below 0 or above its bound, naming the flag (exit 2), and nothing is written', async () => {
+    const url = await prepared('parallelism_flag', 10);
+    const env = backendEnv(url, `${PREFIX}-flag`, 'redis');
+    for (const v of ['-1', '10001', 'two']) {
+      const res = await runCli(['start', '--name', 'bad', '--commit', '--parallelism', v], env);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/--parallelism/);
+    }
+    const runs = await withClient(url, (c) => c.query('SELECT count(*)::int AS n FROM backfill_runs'));
+    expect(runs.rows[0].n).toBe(0);
+  });
+});
