@@ -85,7 +85,5 @@ export async function enqueueShards(
 /** Enqueues every queued or running shard of the run (idempotent). Returns how many were submitted. */
 export async function ensureEnqueued(ctx: QueueConfig & { db: pg.ClientBase }, run: RunRow): Promise<number> {
   const shards = await listShards(ctx.db, run.id, PENDING_SHARD_STATUSES);
-  return withRunQueue(ctx, run, (queue) =>
-    enqueueShards(queue, run.id, shards, run.order, run.settings),
-  );
+  return withRunQueue(ctx, run, (queue) => enqueueShards(queue, run.id, shards, run.order, run.settings));
 }
