@@ -12,6 +12,7 @@ import {
   startFleet,
   stopFleet,
   WHOLE_SHARD_FLAGS,
+  waitFor,
   waitForRunStatus,
 } from '../../../test-support/fleet.js';
 import { seedLegacyRows } from '../../../test-support/seed.js';
@@ -88,6 +89,29 @@ async function jobOf(queueName: string, runId: number, shardNo: number) {
   }
 }
 
+/**
+ * Each shard job's state and attempts as first seen failed. Watched from before the fleet starts: once
+ * the run is failed, the fleet's reconciler may clear its queue at any moment.
+ */
+function watchFailedJobs(queueName: string, runId: number, shardNos: number[]) {
+  const seen = new Map<number, Awaited<ReturnType<typeof jobOf>>>();
+  const watched = waitFor(
+    'the shard jobs to fail',
+    async () => {
+      for (const n of shardNos) {
+        if (seen.has(n)) continue;
+        const job = await jobOf(queueName, runId, n);
+        if (job.state === 'failed') seen.set(n, job);
+      }
+      return seen.size === shardNos.length && seen;
+    },
+    120_000,
+    50,
+  );
+  watched.catch(() => {});
+  return watched;
+}
+
 /** The worker's 'shard claimed' log lines, parsed. */
 function claims(logs: string[]): Array<{ shardNo: number; checkpointId: string | null; worker: string }> {
   return logs
@@ -119,6 +143,8 @@ describe('distributed mode: permanent faults', { timeout: 300_000 }, () => {
       '--backoff',
       '100ms',
     ]);
+    const badShardNo = shardHolding(await shardsOf(url), BAD_ID).shard_no;
+    const failedJobs = watchFailedJobs(started.run.queue, started.run.id, [badShardNo]);
     const fleet = startFleet(1, env, WHOLE_SHARD_FLAGS);
     try {
       await waitForRunStatus(url, 'br', 'failed', 120_000);
@@ -140,10 +166,7 @@ describe('distributed mode: permanent faults', { timeout: 300_000 }, () => {
       expect(events[1]).toMatchObject({ error_class: 'BadRowError' });
       expect(events[1]!.message).toBe(bad.last_error);
       // BullMQ was told not to try again (UnrecoverableError), not merely out-raced by the assertions.
-      expect(await jobOf(started.run.queue, started.run.id, bad.shard_no)).toEqual({
-        state: 'failed',
-        attemptsMade: 1,
-      });
+      expect((await failedJobs).get(bad.shard_no)).toEqual({ state: 'failed', attemptsMade: 1 });
 
       const status = await runCli(['status', 'br'], env);
       expect(status.code, status.stderr).toBe(0);
@@ -252,6 +275,8 @@ describe('distributed mode: permanent faults', { timeout: 300_000 }, () => {
       '100ms',
     ]);
     await withClient(url, (c) => c.query(ddl));
+    const shardNos = (await shardsOf(url)).map((s) => s.shard_no);
+    const failedJobs = watchFailedJobs(started.run.queue, started.run.id, shardNos);
     const fleet = startFleet(1, env, WHOLE_SHARD_FLAGS);
     try {
       // At once, this takes seconds; after the 3 attempts too: the assertions below tell which.
@@ -270,10 +295,7 @@ describe('distributed mode: permanent faults', { timeout: 300_000 }, () => {
         'queued→running',
         'running→failed',
       ]);
-      expect(await jobOf(started.run.queue, started.run.id, s.shard_no)).toEqual({
-        state: 'failed',
-        attemptsMade: 1,
-      });
+      expect((await failedJobs).get(s.shard_no)).toEqual({ state: 'failed', attemptsMade: 1 });
     }
   });
 });

@@ -101,9 +101,11 @@ describe('the WAL budget', { timeout: 180_000 }, () => {
     server = await startPrimary();
     const url = server.primaryUrl;
     await migrateUp({ databaseUrl: url, index: 'concurrent', logger, ...DEFAULT_LOCK_POLICY });
-    await seedLegacyRows(url, 60_000);
+    await seedLegacyRows(url, 36_000);
     await withClient(url, (c) => c.query('CHECKPOINT'));
-    const budget = 4 * 1024 * 1024;
+    // Well below what the backfill reaches even while the rest of the suite shares the two cores (4 MB/s
+    // was not always reached then): a budget it cannot reach proves nothing about holding to it.
+    const budget = 2 * 1024 * 1024;
     const lsn = () =>
       withClient(url, async (c) =>
         Number((await c.query(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 AS b`)).rows[0].b),

@@ -83,7 +83,8 @@ function spawnWorkers(n: number, env: NodeJS.ProcessEnv): { procs: ChildProcess[
   const logFile = join(tmpdir(), `backfill-demo-workers-${process.pid}.log`);
   const log = createWriteStream(logFile);
   const procs = Array.from({ length: n }, () => {
-    const p = spawn(process.execPath, [CLI_BIN, 'worker', '--poll-interval', '250ms'], {
+    // One shard each: the run's parallelism (2) spread over the demo's workers, so each shows its part.
+    const p = spawn(process.execPath, [CLI_BIN, 'worker', '--poll-interval', '250ms', '--concurrency', '1'], {
       env: { ...env, QUEUE_PREFIX: DEMO_PREFIX, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

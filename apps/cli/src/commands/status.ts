@@ -37,11 +37,10 @@ export function describeStatus(r: RunStatusReport): string[] {
       (p.rowsSkipped ? `, ${fmtInt(p.rowsSkipped)} bad rows skipped` : ''),
     `  rate: ${fmtInt(r.rowsPerSecondLastMinute)} rows/s last minute, ${fmtInt(r.rowsPerSecondLast15Minutes)} last 15 min, ` +
       `${fmtInt(r.rowsPerSecondOverall)} overall · ETA ${fmtEta(r.etaSeconds)}${r.holds.length ? ' once writing again' : ''}`,
-    `  shards: ${s.completed} completed, ${s.running} running` +
-      (r.run.settings.parallelism > 0 ? ` (at most ${r.run.settings.parallelism} at once)` : '') +
-      `, ${s.queued} queued, ${s.failed} failed` +
+    `  shards: ${s.completed} completed, ${s.running} running, ${s.queued} queued, ${s.failed} failed` +
       (s.split ? `, ${s.split} split` : '') +
-      (s.cancelled ? `, ${s.cancelled} cancelled` : ''),
+      (s.cancelled ? `, ${s.cancelled} cancelled` : '') +
+      (r.run.settings.parallelism > 0 ? ` · at most ${r.run.settings.parallelism} at once` : ''),
   ];
   for (const h of r.holds.slice(0, 10)) {
     const held = fmtEta(Math.round((Date.now() - Date.parse(h.since)) / 1000));
