@@ -90,6 +90,17 @@ export class ShardTakenOverError extends BackfillError {
   }
 }
 
+/**
+ * The run already has as many shards running as its parallelism allows: this one waits its turn (the
+ * job goes back to the queue, using no attempt).
+ */
+export class AtParallelismError extends BackfillError {
+  override readonly kind = 'conflict';
+  constructor(runId: number, parallelism: number) {
+    super(`run ${runId} already has ${parallelism} shard(s) running, its parallelism`);
+  }
+}
+
 // Where work stopped by an error can resume: the last id whose batch committed. Noted by the batch
 // engine on whatever it throws, read by the fronts to print the exact resume command.
 const resumePoints = new WeakMap<object, bigint>();

@@ -224,6 +224,10 @@ export async function openTransport(
   return new PostgresTransport(pool, cfg.prefix);
 }
 
+/** Whether `queue` lives in PostgreSQL (a PostgreSQL transport's queues share its pg pool). */
+export const isPostgresQueue = (queue: Queue): boolean =>
+  (queue.opts as { connection?: unknown }).connection instanceof pg.Pool;
+
 /** The Redis client of a Redis transport (what tests and the Redis-only paths need), else null. */
 export const redisOf = (t: QueueTransport): RedisClient | null =>
   t instanceof RedisTransport ? t.redis : null;

@@ -8,7 +8,13 @@ import {
   processRange,
 } from '@backfill/engine/backfill';
 import { withPoolClient } from '@backfill/engine/db';
-import { BadRowError, SchemaError, ShardTakenOverError, UnavailableError } from '@backfill/engine/errors';
+import {
+  AtParallelismError,
+  BadRowError,
+  SchemaError,
+  ShardTakenOverError,
+  UnavailableError,
+} from '@backfill/engine/errors';
 import {
   claimShard,
   completeShard,
@@ -92,9 +98,21 @@ export async function processShardJob(
   }
   let shard: Awaited<ReturnType<typeof claimShard>>;
   try {
-    shard = await withClient(deps.pool, (c) => claimShard(c, runId, shardNo, deps.workerId));
+    shard = await withClient(deps.pool, (c) =>
+      claimShard(c, runId, shardNo, deps.workerId, run.settings.parallelism),
+    );
   } catch (err) {
     if (databaseUnreachable(err)) return handBack(job, token, deps, err as Error, log);
+    if (err instanceof AtParallelismError) {
+      // Its turn comes when a running shard ends (on Redis queues BullMQ's own limit rarely lets it
+      // get this far; PostgreSQL queues rely on this check).
+      log.debug(
+        { parallelism: run.settings.parallelism },
+        'at the run parallelism: the shard waits its turn',
+      );
+      await job.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS + Math.floor(Math.random() * 1000), token);
+      throw new DelayedError();
+    }
     throw err;
   }
   if (!shard) return { outcome: 'skipped', reason: 'shard needs no work' };

@@ -1,7 +1,7 @@
 // Shard state changes. Every change writes a transition row (backfill_shard_events) in the same
 // transaction, with the worker and the error class and message: the audit trail for failures.
 import type pg from 'pg';
-import { NotFoundError, ShardTakenOverError } from '../errors.js';
+import { AtParallelismError, NotFoundError, ShardTakenOverError } from '../errors.js';
 import { settleRun } from './runs.js';
 import {
   assertShardTransition,
@@ -24,6 +24,8 @@ export interface Transition {
   clearError?: boolean;
   /** The writer's claim (fencing token): refused with ShardTakenOverError when the shard was claimed since. */
   epoch?: number;
+  /** Runs first in the transaction; what it throws writes nothing. */
+  admit?: () => Promise<void>;
 }
 
 /**
@@ -39,6 +41,7 @@ async function transition(
   extraSet = '',
 ): Promise<ShardRow | null> {
   return inTransaction(client, async () => {
+    await t.admit?.();
     const prev = await client.query<{ status: ShardStatus; epoch: number }>(
       'SELECT status, epoch FROM backfill_shards WHERE run_id = $1 AND shard_no = $2 FOR UPDATE',
       [t.runId, t.shardNo],
@@ -109,14 +112,37 @@ export async function listShards(
  * split, cancelled) and the job is a no-op. Every claim increments the shard's epoch: the returned
  * row's epoch is this claim's fencing token, which every later write of the claimant carries.
  */
-export function claimShard(client: pg.ClientBase, runId: number, shardNo: number, worker: string) {
+export function claimShard(
+  client: pg.ClientBase,
+  runId: number,
+  shardNo: number,
+  worker: string,
+  parallelism = 0,
+) {
+  const admit = parallelism > 0 ? () => admitWithin(client, runId, shardNo, parallelism) : undefined;
   return transition(
     client,
-    { runId, shardNo, to: 'running', worker },
+    { runId, shardNo, to: 'running', worker, ...(admit && { admit }) },
     TERMINAL_SHARD_STATUSES,
     `,
               attempts = s.attempts + 1, epoch = s.epoch + 1, started_at = COALESCE(s.started_at, now())`,
   );
+}
+
+/** Key space of the per-run claim lock (the two-int advisory keys, apart from every one-key lock). */
+const PARALLELISM_LOCK = 0x62667061; // "bfpa"
+
+/**
+ * AtParallelismError when `parallelism` other shards of the run are running. Claims of one run take
+ * turns under an advisory lock held to their commit, so two workers cannot both pass at the limit.
+ */
+async function admitWithin(client: pg.ClientBase, runId: number, shardNo: number, parallelism: number) {
+  await client.query('SELECT pg_advisory_xact_lock($1::int, $2::int)', [PARALLELISM_LOCK, runId]);
+  const { rows } = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM backfill_shards WHERE run_id = $1 AND status = 'running' AND shard_no <> $2`,
+    [runId, shardNo],
+  );
+  if (rows[0]!.n >= parallelism) throw new AtParallelismError(runId, parallelism);
 }
 
 /** Marks the shard done and settles the run when it was the last one. */
