@@ -180,24 +180,23 @@ export function batchUpdateStatement(input: Omit<ApplyInput, 'checkpoint'>): Sta
 }
 
 /**
- * Returns the number of rows actually updated (rows changed since the read included, from their new
- * content). With a checkpoint, the batch and the checkpoint commit together (applyBatchInOrder).
+ * A batch with no shard to checkpoint (`run`): returns the number of rows actually updated (rows changed
+ * since the read included, from their new content). A shard's batch is applyBatchInOrder.
  */
-export async function applyBatch(client: pg.ClientBase, input: ApplyInput): Promise<number> {
-  if (input.checkpoint) return applyBatchInOrder(client, { ...input, checkpoint: input.checkpoint }, DONE);
+export async function applyBatch(
+  client: pg.ClientBase,
+  input: Omit<ApplyInput, 'checkpoint'>,
+): Promise<number> {
   if (input.ids.length === 0) return 0;
   const updated = await runUpdate(client, input);
   if (updated === input.ids.length || !input.xmins) return updated;
   return updated + (await inTransaction(client, () => repairStaleRows(client, input))).updated;
 }
 
-const DONE = Promise.resolve();
-
 /** The guarded UPDATE alone (no checkpoint): the number of rows written. */
-async function runUpdate(client: pg.ClientBase, input: ApplyInput): Promise<number> {
+async function runUpdate(client: pg.ClientBase, input: Omit<ApplyInput, 'checkpoint'>): Promise<number> {
   if (input.ids.length === 0) return 0;
-  const { checkpoint: _ck, ...plain } = input;
-  const statement = batchUpdateStatement(plain);
+  const statement = batchUpdateStatement(input);
   return (await client.query(statement.text, statement.values)).rowCount ?? 0;
 }
 
@@ -208,7 +207,7 @@ async function runUpdate(client: pg.ClientBase, input: ApplyInput): Promise<numb
  */
 async function repairStaleRows(
   client: pg.ClientBase,
-  input: ApplyInput,
+  input: Omit<ApplyInput, 'checkpoint'>,
 ): Promise<{ updated: number; skipped: number }> {
   const { table, ids } = input;
   if (ids.length === 0) return { updated: 0, skipped: 0 };
