@@ -69,7 +69,6 @@ export async function enqueueShards(
   settings: RetryPolicy & { parallelism: number },
 ): Promise<number> {
   await applyParallelism(queue, settings.parallelism);
-  const retry = { attempts: settings.attempts, backoffMs: settings.backoffMs };
   // By ids, not shard numbers: a split's halves are numbered after every shard of the plan.
   const sign = order === 'asc' ? 1 : -1;
   const ordered = [...shards].sort((a, b) => sign * (a.fromId < b.fromId ? -1 : a.fromId > b.fromId ? 1 : 0));
@@ -78,7 +77,7 @@ export async function enqueueShards(
       ordered.slice(i, i + 500).map((s) => ({
         name: SHARD_JOB_NAME,
         data: { runId, shardNo: s.shardNo },
-        opts: shardJobOptions(runId, s.shardNo, retry),
+        opts: shardJobOptions(runId, s.shardNo, settings),
       })),
     );
   }

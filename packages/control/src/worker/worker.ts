@@ -213,11 +213,11 @@ export async function startWorker(s: WorkerSettings, logger: Logger): Promise<Wo
     if (slots.inUse() >= slots.size || outage.isDown() || shuttingDown) return;
     for (const run of active) {
       if (run.status !== 'running' || !served.has(run.id)) continue;
-      const c = await withRunQueue(deps, run, (q) => jobCounts(q, 'waiting', 'prioritized', 'active'));
-      if ((c.waiting ?? 0) + (c.prioritized ?? 0) > 0) continue;
+      const counts = await withRunQueue(deps, run, (q) => jobCounts(q, 'waiting', 'prioritized', 'active'));
+      if ((counts.waiting ?? 0) + (counts.prioritized ?? 0) > 0) continue;
       // At the limit, a stolen half would only wait for a shard to finish.
       const limit = run.settings.parallelism;
-      if (limit > 0 && (c.active ?? 0) >= limit) continue;
+      if (limit > 0 && (counts.active ?? 0) >= limit) continue;
       const minIds = BigInt(STEAL_MIN_BATCHES * Math.max(run.settings.batchSize, run.settings.minBatchSize));
       const split = await withPooled(pool, (c) => stealHalfOfLargestShard(c, run.id, minIds));
       if (!split) continue;
