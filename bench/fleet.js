@@ -61,7 +61,7 @@ export async function benchFleet(
   template,
   rows,
   workers,
-  { redisUrl = 'redis://127.0.0.1:6379', workerArgs = [], backend = 'redis' } = {},
+  { redisUrl = 'redis://127.0.0.1:6379', workerArgs = [], startArgs = [], backend = 'redis' } = {},
 ) {
   const name = `bf_bench_fleet${workers}${backend === 'redis' ? '' : `_${backend}`}`;
   const url = await copyOf(template, name);
@@ -79,7 +79,7 @@ export async function benchFleet(
     const nodeCpuBefore = workersCpu();
     const t0 = performance.now();
     const started = await cli(
-      ['start', '--name', 'bench', '--commit', '--json'], // default shard size, as an operator runs it
+      ['start', '--name', 'bench', '--commit', '--json', ...startArgs], // default settings unless asked
       env,
     );
     if (started.code !== 0) throw new Error(`start failed: ${started.stderr}`);

@@ -88,7 +88,8 @@ describe('distributed mode: operating workers', { timeout: 300_000 }, () => {
               await c.query(
                 `SELECT 1 FROM pg_stat_activity
                   WHERE datname = current_database() AND application_name = 'backfill-worker'
-                    AND wait_event_type = 'Lock' AND query LIKE '%UPDATE%'`,
+                    AND wait_event_type = 'Lock'
+                    AND (query LIKE '%UPDATE%' OR query LIKE '%backfill_apply_batch%')`,
               )
             ).rowCount,
         ),

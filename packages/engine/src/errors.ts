@@ -123,6 +123,11 @@ export const PgCode = {
   adminShutdown: '57P01', // pg_terminate_backend
   undefinedTable: '42P01',
   undefinedColumn: '42703',
+  undefinedFunction: '42883',
+  /** backfill_apply_batch: rows changed since the batch's read (nothing kept). */
+  batchRowsChanged: 'BFS01',
+  /** backfill_apply_batch: the checkpoint's epoch fence refused the batch (nothing kept). */
+  shardTakenOver: 'BFT01',
 } as const;
 
 /** Finds a SQLSTATE in an error or its `cause` chain (drizzle wraps pg errors). */

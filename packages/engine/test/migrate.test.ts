@@ -52,6 +52,7 @@ describe('migrate', () => {
       '0005_queue_cleared',
       '0006_live_settings_gates',
       '0007_postgres_queues',
+      '0008_apply_batch_function',
     ]);
     expect(first.index).toBe('built');
     const cols = await columnsOf(url);
@@ -223,6 +224,7 @@ describe('migrate', () => {
       '0005_queue_cleared',
       '0006_live_settings_gates',
       '0007_postgres_queues',
+      '0008_apply_batch_function',
     ]);
     expect(up.index).toBe('built');
     const count = await withClient(url, (c) => c.query('SELECT count(*)::int AS n FROM run_logs'));

@@ -2,8 +2,8 @@
 // - a statement whose answer never comes (black hole) fails its connection after statement_timeout + 5 s
 //   (the silence watchdog), and the range resumes once the network is back;
 // - an outage longer than the reconnect budget ends the range with ConnectionLostError (kind unavailable);
-// - the answer to a batch's COMMIT lost after the server did the work: the range reconnects, every row
-//   gets its id, and the shard's ledger counts each row once.
+// - the answer to a batch's COMMIT (or to its one-call form) lost after the server did the work: the
+//   range reconnects, every row gets its id, and the shard's ledger counts each row once.
 import { backfillPool, ConnectionLostError, processRange, verifyRange } from '@backfill/engine/backfill';
 import { RUN_LOGS } from '@backfill/engine/db';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -139,10 +139,11 @@ describe('the batch engine behind a faulty network', { timeout: 120_000 }, () =>
     }
   });
 
-  // A batch is BEGIN, UPDATE, checkpoint, COMMIT with one writer as with two.
+  // With two writers a batch is BEGIN, UPDATE, checkpoint, COMMIT (its commit waits for the batch
+  // before it); with one writer it is a single call of backfill_apply_batch.
   for (const c of [
     { writers: 2, what: 'a COMMIT (two writers)', marker: 'COMMIT' },
-    { writers: 1, what: 'a COMMIT (one writer)', marker: 'COMMIT' },
+    { writers: 1, what: 'a one-call batch (one writer)', marker: 'backfill_apply_batch' },
   ]) {
     it(`the answer to ${c.what} is lost after the server did the work: every row once, ledger exact`, async () => {
       const { url, proxied } = await setup(`lost_reply_${c.writers}`, true);

@@ -1,6 +1,6 @@
 import { BatchTimeoutError, processRange, runBackfill, verifyRange } from '@backfill/engine/backfill';
 import { RUN_LOGS } from '@backfill/engine/db';
-import { BadRowError } from '@backfill/engine/errors';
+import { BadRowError, ShardTakenOverError } from '@backfill/engine/errors';
 import { splitShard } from '@backfill/engine/ledger';
 import { eventId } from '@backfill/shared/event-id';
 import pg from 'pg';
@@ -175,32 +175,87 @@ describe('runBackfill / processRange', () => {
     expect(n.rows[0].n).toBe(0);
   });
 
-  it('processRange records each batch in the shard ledger in the same statement', async () => {
-    const u = await preparedDb('ledger', 5000);
-    await insertRunningShard(u, { name: 't', runToId: 5000, shardToId: 4000 });
-    const pool = new pg.Pool({ connectionString: u, max: 2 });
-    try {
-      const r = await processRange({
-        pool,
-        table: RUN_LOGS,
-        cursor: 0n,
-        toId: 4000n,
-        batchSize: 1500,
-        commit: true,
-        onBadRow: 'fail',
-        shard: { runId: 1, shardNo: 0 },
-        logger,
-      });
-      expect(r).toMatchObject({ complete: true, rowsUpdated: 4000, batches: 3 });
-    } finally {
-      await pool.end();
-    }
-    const shard = await withClient(u, (c) =>
-      c.query('SELECT checkpoint_id::text, rows_updated::int, batches FROM backfill_shards'),
-    );
-    expect(shard.rows[0]).toEqual({ checkpoint_id: '4000', rows_updated: 4000, batches: 3 });
-  });
+  // One writer: each batch is one call of backfill_apply_batch (UPDATE and checkpoint server-side).
+  // A ledger migrated before that function existed takes the transaction path, with the same result.
+  for (const c of [
+    { what: 'in one call per batch', dropFunction: false },
+    { what: 'in a transaction per batch when backfill_apply_batch is missing', dropFunction: true },
+  ]) {
+    it(`processRange records each batch in the shard ledger with its UPDATE, ${c.what}`, async () => {
+      const u = await preparedDb(`ledger_${c.dropFunction ? 'nofn' : 'fn'}`, 5000);
+      await insertRunningShard(u, { name: 't', runToId: 5000, shardToId: 4000 });
+      if (c.dropFunction) await withClient(u, (cl) => cl.query('DROP FUNCTION backfill_apply_batch'));
+      // track_functions counts the function's calls (written when the sessions end).
+      const pool = new pg.Pool({ connectionString: u, max: 2, options: '-c track_functions=pl' });
+      try {
+        const r = await processRange({
+          pool,
+          table: RUN_LOGS,
+          cursor: 0n,
+          toId: 4000n,
+          batchSize: 1500,
+          commit: true,
+          onBadRow: 'fail',
+          shard: { runId: 1, shardNo: 0 },
+          logger,
+        });
+        expect(r).toMatchObject({ complete: true, rowsUpdated: 4000, batches: 3 });
+      } finally {
+        await pool.end();
+      }
+      const shard = await withClient(u, (cl) =>
+        cl.query('SELECT checkpoint_id::text, rows_updated::int, batches FROM backfill_shards'),
+      );
+      expect(shard.rows[0]).toEqual({ checkpoint_id: '4000', rows_updated: 4000, batches: 3 });
+      const calls = () =>
+        withClient(u, (cl) =>
+          cl.query(`SELECT coalesce(sum(calls), 0)::int AS n FROM pg_stat_user_functions
+                     WHERE funcname = 'backfill_apply_batch'`),
+        ).then((res) => res.rows[0].n as number);
+      if (c.dropFunction) expect(await calls()).toBe(0);
+      else await waitFor('three calls of backfill_apply_batch', async () => (await calls()) === 3, 10_000);
+      expect(await filledCount(u)).toBe(4000);
+    });
+  }
 });
+
+describe('a shard claimed again by another worker (a newer epoch in the ledger)', () => {
+  for (const writeDepth of [1, 2]) {
+    it(`refuses the stale claim's first batch and writes nothing (${writeDepth} writer${writeDepth > 1 ? 's' : ''})`, async () => {
+      const u = await preparedDb(`fenced_${writeDepth}`, 3000);
+      await insertRunningShard(u, { name: 'f', runToId: 3000, shardToId: 3000 });
+      await withClient(u, (c) => c.query('UPDATE backfill_shards SET epoch = 2'));
+      const pool = new pg.Pool({ connectionString: u, max: 3 });
+      try {
+        const range = processRange({
+          pool,
+          table: RUN_LOGS,
+          cursor: 0n,
+          toId: 3000n,
+          batchSize: 1000,
+          commit: true,
+          onBadRow: 'fail',
+          writeDepth,
+          shard: { runId: 1, shardNo: 0, epoch: 1 },
+          logger,
+        });
+        await expect(range).rejects.toBeInstanceOf(ShardTakenOverError);
+      } finally {
+        await pool.end();
+      }
+      expect(await filledCount(u)).toBe(0);
+      const shard = await withClient(u, (c) =>
+        c.query('SELECT checkpoint_id, rows_updated::int AS n FROM backfill_shards'),
+      );
+      expect(shard.rows[0]).toEqual({ checkpoint_id: null, n: 0 });
+    });
+  }
+});
+
+const filledCount = (u: string) =>
+  withClient(u, (c) => c.query('SELECT count(*)::int AS n FROM run_logs WHERE event_id IS NOT NULL')).then(
+    (r) => r.rows[0].n as number,
+  );
 
 describe('shards that keep timing out', () => {
   it('give up with BatchTimeoutError after the retry budget, and split into two halves in the ledger', async () => {

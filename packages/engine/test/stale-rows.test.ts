@@ -18,8 +18,8 @@ const waitForLockWait = (url: string, database: string) =>
   waitFor('the backfill UPDATE to wait on the edited row', () =>
     withClient(url, async (c) => {
       const { rows } = await c.query(
-        `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE%'
-            OR datname = $1 AND wait_event_type = 'Lock' AND query LIKE 'WITH upd%'`,
+        `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'
+            AND (query LIKE 'UPDATE%' OR query LIKE 'SELECT backfill_apply_batch%')`,
         [database],
       );
       return rows.length > 0;

@@ -206,8 +206,8 @@ export async function startWorker(s: WorkerSettings, logger: Logger): Promise<Wo
 
   /**
    * The tail of a run: with a slot free, no job waiting in a run's queue and fewer shards running than
-   * its parallelism, take half of the work left in its biggest running shard (at least
-   * STEAL_MIN_BATCHES batches of it), one split per poll.
+   * its parallelism, take half of the work left in its biggest running shard beyond what its owner
+   * has already read (at least STEAL_MIN_BATCHES batches of it), one split per poll.
    */
   const stealIfIdle = async (active: RunRow[]) => {
     if (slots.inUse() >= slots.size || outage.isDown() || shuttingDown) return;
@@ -219,7 +219,11 @@ export async function startWorker(s: WorkerSettings, logger: Logger): Promise<Wo
       const limit = run.settings.parallelism;
       if (limit > 0 && (counts.active ?? 0) >= limit) continue;
       const minIds = BigInt(STEAL_MIN_BATCHES * Math.max(run.settings.batchSize, run.settings.minBatchSize));
-      const split = await withPooled(pool, (c) => stealHalfOfLargestShard(c, run.id, minIds));
+      // The owner's write in flight and its batch read ahead (its writers, like ours, plus one).
+      const aheadBatches = s.writers + 1;
+      const split = await withPooled(pool, (c) =>
+        stealHalfOfLargestShard(c, run.id, { minIds, aheadBatches }),
+      );
       if (!split) continue;
       await withRunQueue(deps, run, (q) => enqueueShards(q, run.id, [split.stolen], run.order, run.settings));
       log.info(

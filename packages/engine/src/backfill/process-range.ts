@@ -231,7 +231,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
     xmins: string[],
     lastId: bigint,
     skipped: number,
-    predecessor: Promise<unknown>,
+    predecessor: Promise<unknown> | null,
   ): Promise<number> => {
     if (!writer) return ids.length; // dry run: what would be written
     const t0 = performance.now();
@@ -330,8 +330,8 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
   // ever covers batches that committed, with every batch before them committed too.
   let inflight: Inflight[] = [];
   let sent = 0;
-  /** The last write sent: the next one commits only after it. */
-  let lastWrite: Promise<unknown> = Promise.resolve();
+  /** The last write sent: the next one commits only after it (null: it has committed). */
+  let lastWrite: Promise<unknown> | null = null;
   const book = (batch: Batch, updated: number, writeMs: number) => {
     result.cursor = batch.lastId;
     result.rowsRead += batch.rowsRead;
@@ -407,7 +407,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         }
         const writer = conns!.writers[sent++ % Math.max(1, conns!.writers.length)];
         const t0 = performance.now();
-        const done = write(
+        const done: Promise<{ updated: number; ms: number }> = write(
           writer,
           batch.ids,
           batch.eventIds,
@@ -416,7 +416,12 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
           batch.bad.length,
           lastWrite,
         ).then((updated) => ({ updated, ms: performance.now() - t0 }));
-        done.catch(() => {}); // awaited in drain(); never an unhandled rejection meanwhile
+        done.then(
+          () => {
+            if (lastWrite === done) lastWrite = null; // the next batch waits for nothing
+          },
+          () => {}, // awaited in drain(); never an unhandled rejection meanwhile
+        );
         lastWrite = done;
         inflight.push({ batch, done });
         await drain(depth - 1);
@@ -450,7 +455,7 @@ export async function processRange(opts: ProcessRangeOptions): Promise<RangeResu
         conns = null;
         await sleep(delay);
         conns = await reopenConns(connOptions, log, deadline);
-        lastWrite = Promise.resolve();
+        lastWrite = null;
         pending = fetch(conns, result.cursor, sizeNow());
       }
     }

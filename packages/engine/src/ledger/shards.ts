@@ -316,26 +316,33 @@ export async function splitShard(
  * running shard. The shard keeps its owner and epoch but now ends at the middle of what it had left
  * (its owner learns the new end at its next checkpoint and stops there); the other half becomes a new
  * queued shard. Rows near the cut that both read are written once (the missing-id guard) and counted
- * once (each by the UPDATE that wrote it). Null when no running shard has `minIds` ids left.
+ * once (each by the UPDATE that wrote it).
+ *
+ * What the owner has read past its checkpoint (`aheadBatches` of its current batch size: the write in
+ * flight and the batch read ahead) is its own already: the cut halves what lies beyond, and a shard is
+ * a candidate only when that is at least `minIds` ids. Without that margin a shard near its end was
+ * split into a stolen half its owner had already read, which cost the run a new shard's start-up and
+ * bought nothing. Null when no running shard qualifies.
  */
 export async function stealHalfOfLargestShard(
   client: pg.ClientBase,
   runId: number,
-  minIds: bigint,
+  { minIds, aheadBatches }: { minIds: bigint; aheadBatches: number },
 ): Promise<{ from: ShardRow; stolen: ShardRow } | null> {
   return inTransaction(client, async () => {
     // Serialised with splits on the run's row, so two never number their children alike.
     await client.query('SELECT 1 FROM backfill_runs WHERE id = $1 FOR UPDATE', [runId]);
     const { rows } = await client.query(
-      `SELECT * FROM backfill_shards
+      `SELECT *, COALESCE(checkpoint_id, from_id - 1) + 1 + $3::bigint * COALESCE(batch_size, 0) AS steal_from
+         FROM backfill_shards
         WHERE run_id = $1 AND status = 'running'
-          AND to_id - COALESCE(checkpoint_id, from_id - 1) >= $2::bigint
+          AND to_id - COALESCE(checkpoint_id, from_id - 1) - $3::bigint * COALESCE(batch_size, 0) >= $2::bigint
         ORDER BY to_id - COALESCE(checkpoint_id, from_id - 1) DESC LIMIT 1 FOR UPDATE`,
-      [runId, minIds.toString()],
+      [runId, minIds.toString(), aheadBatches],
     );
     if (!rows[0]) return null;
     const shard = toShard(rows[0]);
-    const lo = (shard.checkpointId ?? shard.fromId - 1n) + 1n;
+    const lo = BigInt(rows[0].steal_from);
     const mid = lo + (shard.toId - lo) / 2n;
     const span = Number(shard.toId - shard.fromId + 1n);
     const est = Math.round((shard.estimatedRows * Number(shard.toId - mid)) / Math.max(1, span));
