@@ -9,6 +9,7 @@ import { withClient } from '../../../test-support/db.js';
 import {
   backendEnv,
   completions,
+  fleetLogLines,
   prepared,
   QUEUE_BACKENDS,
   removeRedisKeys,
@@ -78,6 +79,39 @@ describe.each(QUEUE_BACKENDS)('parallelism (%s queues)', { timeout: 180_000 }, (
     await waitForRunStatus(url, 'capped', 'completed', 120_000);
     expect((await completions(url)).every((s) => s.status !== 'completed' || s.completed === 1)).toBe(true);
     await verifyComplete(env, String(ROWS));
+  });
+});
+
+// On PostgreSQL queues nothing holds a job back at the limit (BullMQ's global concurrency is off there:
+// its backend polls without pause at it), so a second slot takes the next shard's job at once. It keeps
+// the job and asks the ledger again until the running shard ends, rather than handing it back to the
+// queue for a second or two each time.
+describe('parallelism on PostgreSQL queues', { timeout: 120_000 }, () => {
+  it('a shard over the limit waits in its slot and starts when the running one ends, never handed back', async () => {
+    const url = await prepared('parallelism_turns', 3000);
+    const env = backendEnv(url, `${PREFIX}-turns`, 'postgres');
+    // Three shards of 1,000 rows at 1,500 rows/s: each runs about 0.7 s, one at a time.
+    await startRun(env, 'turns', [
+      '--shard-rows',
+      '1000',
+      '--batch-size',
+      '100',
+      '--target-batch-ms',
+      '0',
+      '--max-rows-per-second',
+      '1500',
+      '--parallelism',
+      '1',
+    ]);
+    const fleet = startFleet(1, { ...env, LOG_LEVEL: 'debug' }, [...FAST_WORKER_FLAGS, '--concurrency', '2']);
+    fleets.push(fleet);
+    await waitForRunStatus(url, 'turns', 'completed', 60_000);
+    const msgs = fleetLogLines(fleet).map((l) => l.msg);
+    expect(msgs).toContain('at the run parallelism: waiting in the slot for a turn');
+    expect(msgs).not.toContain('at the run parallelism: the shard waits its turn in the queue');
+    expect(msgs.filter((m) => m === 'shard claimed')).toHaveLength(3);
+    expect((await completions(url)).every((s) => s.status === 'completed' && s.completed === 1)).toBe(true);
+    await verifyComplete(env, '3000');
   });
 });
 
