@@ -17,7 +17,7 @@ import { createPool } from '@backfill/engine/db';
 import { silentLogger } from '@backfill/engine/logger';
 import { DEFAULT_LOCK_POLICY, migrateUp } from '@backfill/engine/migrate';
 import { prepareRunLogInsert } from '@backfill/shared/event-id';
-import { ADMIN_URL, admin, cli, copyOf, dbUrl, dropDb, fmt, WORKER, withDb } from './lib.js';
+import { ADMIN_URL, admin, cli, copyOf, dbUrl, dropDb, fmt, programEnv, WORKER, withDb } from './lib.js';
 import { cpuSeconds } from './pgcpu.js';
 
 export const API = fileURLToPath(new URL('../apps/api/bin/backfill-api.js', import.meta.url));
@@ -28,7 +28,7 @@ const log = (m) => process.stderr.write(`bench:api: ${m}\n`);
 /** The API deployable on `url`; resolves once it listens. */
 export async function startApiProcess(url, args = [], env = {}) {
   const p = spawn(process.execPath, [API, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', PORT: '0', DATABASE_URL: url, ...env },
+    env: programEnv({ LOG_LEVEL: 'info', PORT: '0', DATABASE_URL: url, ...env }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let buf = '';
@@ -389,7 +389,7 @@ async function openLoop(base, { rate, perPost, until }) {
 /** A standing worker process; `ready` once it says it started. */
 function spawnWorker(env) {
   const p = spawn(process.execPath, [WORKER, '--poll-interval', '200ms'], {
-    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    env: programEnv({ ...env, LOG_LEVEL: 'info' }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let buf = '';

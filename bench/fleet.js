@@ -2,7 +2,7 @@
 // per queued shard, and the rows/s-over-time chart.
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { ADMIN_URL, cli, copyOf, dropDb, WORKER, withDb } from './lib.js';
+import { ADMIN_URL, cli, copyOf, dropDb, programEnv, WORKER, withDb } from './lib.js';
 import { cpuSeconds, startDbCpuSampler } from './pgcpu.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -13,7 +13,7 @@ const rowsDone = (c) =>
 
 function spawnWorker(env, args) {
   const p = spawn(process.execPath, [WORKER, '--poll-interval', '200ms', ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: programEnv({ LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const lines = [];

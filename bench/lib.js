@@ -1,11 +1,27 @@
 // Shared bench helpers: databases copied from one template so every method starts from the same table.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 export const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const CLI = fileURLToPath(new URL('../apps/cli/bin/backfill.js', import.meta.url));
 export const WORKER = fileURLToPath(new URL('../apps/worker/bin/backfill-worker.js', import.meta.url));
+
+/**
+ * The NODE_OPTIONS the Docker image runs every program with (its Dockerfile, read here so the two never
+ * differ): the bench measures the programs as they are deployed.
+ */
+export const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS=(.+)$/m.exec(
+  readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8'),
+)?.[1];
+
+/** The environment of a program the bench starts: this one's, the image's NODE_OPTIONS, then `env`. */
+export const programEnv = (env = {}) => ({
+  ...process.env,
+  ...(IMAGE_NODE_OPTIONS && { NODE_OPTIONS: IMAGE_NODE_OPTIONS }),
+  ...env,
+});
 
 export function dbUrl(name) {
   const u = new URL(ADMIN_URL);
@@ -53,7 +69,7 @@ export async function dropDb(name) {
 export function cli(args, env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      env: programEnv({ LOG_LEVEL: 'warn', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
