@@ -90,6 +90,27 @@ for (const size of [1000, 2000, 5000, 10000, 20000]) {
   const around = (runSamples.at(-2).rowsPerSecond + runSamples.at(-1).rowsPerSecond) / 2;
   results.fixedBatches.push({ batchSize: size, ...r, adaptiveVsThis: around / r.rowsPerSecond });
 }
+// The fastest of five noisy samples is chosen for being high, so its own sample overstates it (the
+// winner's curse: in one sitting 2,000 beat the default by 6 % while 1,000 and 5,000 were both slower
+// than it). The target is measured on two more samples of that size, each between two of the default.
+const fastest = results.fixedBatches.reduce((best, f) => (f.rowsPerSecond > best.rowsPerSecond ? f : best));
+const confirmations = [];
+for (let i = 0; i < 2; i++) {
+  log(`backfill run --commit, fixed batch size ${fastest.batchSize} again (the fastest, ${i + 1} of 2)`);
+  const r = await benchRun(TEMPLATE, rows, {
+    args: ['--batch-size', String(fastest.batchSize), '--target-batch-ms', '0'],
+  });
+  log('backfill run --commit (the default again, right after it)');
+  runSamples.push(await benchRun(TEMPLATE, rows));
+  const around = (runSamples.at(-2).rowsPerSecond + runSamples.at(-1).rowsPerSecond) / 2;
+  confirmations.push({ rowsPerSecond: r.rowsPerSecond, around });
+}
+const sumOf = (xs, k) => xs.reduce((t, x) => t + x[k], 0);
+results.fastestFixedAgain = {
+  batchSize: fastest.batchSize,
+  rowsPerSecond: confirmations.map((c) => c.rowsPerSecond),
+  adaptiveVsThis: sumOf(confirmations, 'around') / sumOf(confirmations, 'rowsPerSecond'),
+};
 log('backfill run --commit, event_id without planner statistics (the state right after ADD COLUMN)');
 results.runNoStats = await benchRun(TEMPLATE, rows, { withoutEventIdStats: true });
 log('backfill run --commit, 2 ms round trip to PostgreSQL (a worker in another zone)');
@@ -217,10 +238,7 @@ results.ratios = {
   dbLatencyPerRowVsCeiling: ratio(results.run.dbMicrosPerRow, results.sqlCeiling1.dbMicrosPerRow),
   runNoStatsVsRun: ratio(results.runNoStats.rowsPerSecond, results.run.rowsPerSecond),
   runLatencyVsRun: ratio(results.runLatency.rowsPerSecond, results.run.rowsPerSecond),
-  adaptiveVsBestFixed: round2(
-    results.fixedBatches.reduce((best, f) => (f.rowsPerSecond > best.rowsPerSecond ? f : best))
-      .adaptiveVsThis,
-  ),
+  adaptiveVsBestFixed: round2(results.fastestFixedAgain.adaptiveVsThis),
   ...(two && {
     twoWorkersVsRun: round2(results.sideBySide.fleet2VsRun),
     twoWorkersVsCeiling2: round2(results.sideBySide.fleet2VsCeiling2),
@@ -342,6 +360,14 @@ const table = [
     lat(f),
     `the default, measured around it, is ${round2(f.adaptiveVsThis)} × it`,
   ]),
+  [
+    `run, fixed batch ${fmt(results.fastestFixedAgain.batchSize)} again`,
+    results.fastestFixedAgain.rowsPerSecond.map((x) => fmt(x)).join(' / '),
+    '',
+    '',
+    '',
+    `the fastest size, measured twice more: the default around it is ${results.ratios.adaptiveVsBestFixed} × it (the target)`,
+  ],
   [
     'naive: one UPDATE per row',
     fmt(results.naive.rowsPerSecond),
