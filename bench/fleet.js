@@ -107,21 +107,31 @@ export async function benchFleet(
     const updated = completed.reduce((s, l) => s + l.rowsUpdated, 0);
     if (updated !== rows) throw new Error(`${workers} workers updated ${updated} of ${rows} rows`);
     const dbMs = completed.reduce((s, l) => s + l.readMs + l.writeMs, 0);
-    // Queue overhead: the share of each worker's shard slots (--concurrency of them) not spent inside
-    // the batch engine (fetching jobs, claiming and completing shards in the ledger) while it still
-    // had queued work, i.e. from its first claim to its last. Slots idle after that are the run's
-    // tail, not the queue's cost.
+    // Queue overhead: the share of the fleet's usable shard slots not spent inside the batch engine
+    // (fetching jobs, claiming and completing shards in the ledger) while work was still queued, i.e.
+    // from the fleet's first claim to its last. Usable: the run's parallelism caps the shards running
+    // at once whatever the slots (four slots under --parallelism 2 leave two idle by design, which is
+    // not the queue's cost), so the capacity is min(slots, parallelism) over that window. Slots idle
+    // after the last claim are the run's tail, not the queue's cost.
+    const parallelism = await withDb(url, (c) =>
+      c
+        .query(`SELECT (settings->>'parallelism')::int AS p FROM backfill_runs WHERE name = 'bench'`)
+        .then((r) => r.rows[0]?.p ?? 0),
+    );
+    const claims = fleet.flatMap((w) =>
+      w.lines.filter((l) => l.msg === 'shard claimed').map((l) => Date.parse(l.time)),
+    );
+    const slots = fleet.reduce(
+      (n, w) => n + (w.lines.find((l) => l.msg === 'worker started')?.concurrency ?? 1),
+      0,
+    );
     let capacity = 0;
     let inRange = 0;
-    for (const w of fleet) {
-      const claims = w.lines.filter((l) => l.msg === 'shard claimed').map((l) => Date.parse(l.time));
-      const dones = w.lines.filter((l) => l.msg === 'shard completed');
-      const slots = w.lines.find((l) => l.msg === 'worker started')?.concurrency ?? 1;
-      if (claims.length < 2 || !dones.length) continue;
+    if (claims.length >= 2) {
       const from = Math.min(...claims);
       const to = Math.max(...claims);
-      capacity += slots * (to - from);
-      for (const d of dones) {
+      capacity = (parallelism > 0 ? Math.min(slots, parallelism) : slots) * (to - from);
+      for (const d of completed) {
         const end = Date.parse(d.time);
         inRange += Math.max(0, Math.min(end, to) - Math.max(end - d.rangeMs, from));
       }
