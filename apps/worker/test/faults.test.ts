@@ -81,8 +81,12 @@ async function jobOf(queueName: string, runId: number, shardNo: number) {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue(queueName, { connection: redis, prefix: PREFIX });
   try {
-    const job = await queue.getJob(`run-${runId}-shard-${shardNo}`);
-    return { state: await job?.getState(), attemptsMade: job?.attemptsMade };
+    // The state first, then the job: read the other way round, a job that failed in between showed its
+    // state as failed with the attempts it had while still active.
+    const id = `run-${runId}-shard-${shardNo}`;
+    const state = await queue.getJobState(id);
+    const job = await queue.getJob(id);
+    return { state, attemptsMade: job?.attemptsMade };
   } finally {
     await queue.close();
     redis.disconnect();
@@ -101,7 +105,7 @@ function watchFailedJobs(queueName: string, runId: number, shardNos: number[]) {
       for (const n of shardNos) {
         if (seen.has(n)) continue;
         const job = await jobOf(queueName, runId, n);
-        if (job.state === 'failed') seen.set(n, job);
+        if (job.state === 'failed' && job.attemptsMade !== undefined) seen.set(n, job);
       }
       return seen.size === shardNos.length && seen;
     },
