@@ -333,11 +333,12 @@ export async function stealHalfOfLargestShard(
     // Serialised with splits on the run's row, so two never number their children alike.
     await client.query('SELECT 1 FROM backfill_runs WHERE id = $1 FOR UPDATE', [runId]);
     const { rows } = await client.query(
-      `SELECT *, COALESCE(checkpoint_id, from_id - 1) + 1 + $3::bigint * COALESCE(batch_size, 0) AS steal_from
-         FROM backfill_shards
-        WHERE run_id = $1 AND status = 'running'
-          AND to_id - COALESCE(checkpoint_id, from_id - 1) - $3::bigint * COALESCE(batch_size, 0) >= $2::bigint
-        ORDER BY to_id - COALESCE(checkpoint_id, from_id - 1) DESC LIMIT 1 FOR UPDATE`,
+      `SELECT s.*, a.steal_from
+         FROM backfill_shards s,
+              LATERAL (SELECT COALESCE(s.checkpoint_id, s.from_id - 1) + 1
+                              + $3::bigint * COALESCE(s.batch_size, 0) AS steal_from) a
+        WHERE s.run_id = $1 AND s.status = 'running' AND s.to_id - a.steal_from + 1 >= $2::bigint
+        ORDER BY s.to_id - COALESCE(s.checkpoint_id, s.from_id - 1) DESC LIMIT 1 FOR UPDATE OF s`,
       [runId, minIds.toString(), aheadBatches],
     );
     if (!rows[0]) return null;
