@@ -91,8 +91,8 @@ export class ShardTakenOverError extends BackfillError {
 }
 
 /**
- * The run already has as many shards running as its parallelism allows: this one waits its turn (the
- * job goes back to the queue, using no attempt).
+ * The run already has as many shards running as its parallelism allows: this one waits its turn (in
+ * the worker's slot for a while, then back in the queue; either way using no attempt).
  */
 export class AtParallelismError extends BackfillError {
   override readonly kind = 'conflict';
