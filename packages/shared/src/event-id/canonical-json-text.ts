@@ -41,7 +41,6 @@ let end = 0; // bytes of inp in use
 let at = 0; // read position in inp
 let out: Buffer = Buffer.allocUnsafeSlow(64 * 1024); // the canonical bytes (the caller's prefix first)
 let o = 0; // write position in out
-let tmp: Buffer = Buffer.allocUnsafeSlow(16 * 1024); // an object's members while they are re-ordered
 // Members of the objects being read, 4 ints each (key start and end in inp, member start and end in
 // out), as a stack: an object's members sit above its parent's.
 let members = new Int32Array(4 * 256);
@@ -423,19 +422,20 @@ function reorder(base: number, from: number): void {
     }
     order[j + 1] = m;
   }
+  // The members' text is copied once past its end (copyWithin: no view allocated), then written back
+  // in key order. Locals, not the module's variables, in the copy loop: each access to those is a load.
   const length = o - from;
-  if (length > tmp.length) tmp = Buffer.allocUnsafeSlow(Math.max(length, tmp.length * 2));
-  // Locals, not the module's variables, in the copy loops: each access to those is a memory load.
+  ensureOut(o + length);
   const dst = out;
-  const saved = tmp;
   const list = members;
-  saved.set(dst.subarray(from, from + length), 0);
+  dst.copyWithin(o, from, o);
+  const shift = length;
   let p = from;
   for (let k = 0; k < n; k++) {
     const m = order[k]!;
     if (k > 0) dst[p++] = 0x2c;
-    const e = list[m + 3]! - from;
-    for (let i = list[m + 2]! - from; i < e; i++) dst[p++] = saved[i]!;
+    const e = list[m + 3]! + shift;
+    for (let i = list[m + 2]! + shift; i < e; i++) dst[p++] = dst[i]!;
   }
   o = p;
 }
