@@ -60,11 +60,23 @@ function canonicalRunId(runId: unknown): string {
   return lastRunIdLower;
 }
 
+// event_type and level take few values: their JSON literals are kept (short ones, a bounded number).
+const QUOTED_LIMIT = 1024;
+const QUOTED_MAX_LENGTH = 64;
+const quoted = new Map<string, string>();
+
 function textField(row: object, field: string): string {
   const v = ownField(row, field);
   if (typeof v !== 'string') throw new EventIdError(field, `not a string (${describeType(v)})`);
+  const known = quoted.get(v);
+  if (known !== undefined) return known;
   if (!isWellFormed(v)) throw new EventIdError(field, loneSurrogateReason(v));
-  return quote(v);
+  const q = quote(v);
+  if (v.length <= QUOTED_MAX_LENGTH) {
+    if (quoted.size >= QUOTED_LIMIT) quoted.clear();
+    quoted.set(v, q);
+  }
+  return q;
 }
 
 /**
@@ -105,9 +117,26 @@ function dataOfText(text: unknown): string {
   return dataOfValue(value);
 }
 
+// The length of data's canonical JSON in the text buildCanonicalEvent built last.
+let lastDataLength = 0;
+
 function buildCanonicalEvent(row: unknown, dataJsonOf: (data: unknown) => string): string {
   const tail = canonicalTail(row);
-  return '{"data":' + dataJsonOf(ownField(row as object, 'data')) + tail;
+  const data = dataJsonOf(ownField(row as object, 'data'));
+  lastDataLength = data.length;
+  return '{"data":' + data + tail;
+}
+
+/** What canonicalEvent's text starts with; data's canonical JSON follows it. */
+export const CANONICAL_DATA_START = '{"data":'.length;
+
+/**
+ * canonicalEvent(row), and the length of data's canonical JSON in it (which starts at
+ * CANONICAL_DATA_START): for the write path, which stores that JSON.
+ */
+export function canonicalEventWithDataLength(row: unknown): { text: string; dataLength: number } {
+  const text = canonicalText(row, dataOfValue);
+  return { text, dataLength: lastDataLength };
 }
 
 /**

@@ -13,13 +13,16 @@
 
 import { canonicalJson } from './canonical-json.js';
 import { EventIdError } from './errors.js';
-import { canonicalEvent, EVENT_ID_NAMESPACE, type EventIdInput, eventId } from './event-id.js';
+import {
+  CANONICAL_DATA_START,
+  canonicalEventWithDataLength,
+  EVENT_ID_NAMESPACE,
+  type EventIdInput,
+  eventId,
+} from './event-id.js';
 import { parseUuid, uuidV5FromBytes } from './uuid-v5.js';
 
 const NAMESPACE_BYTES = parseUuid(EVENT_ID_NAMESPACE);
-/** What follows `data` in the canonical event text (its keys are in RFC 8785 order, data first). */
-const AFTER_DATA = ',"event_type":';
-const BEFORE_DATA = '{"data":'.length;
 const RUN_ID_FROM_END = 36 + 2;
 
 /** A run_logs row as the application builds it (event-id v1's input). */
@@ -87,14 +90,15 @@ export function withEventId<T extends NewRunLogRow>(row: T): WithEventId<T> {
  * or that PostgreSQL cannot store (U+0000 in a text column or anywhere in data).
  */
 export function prepareRunLogInsert(row: NewRunLogRow): PreparedRunLogRow {
-  const canonical = canonicalEvent(row);
+  const { text: canonical, dataLength } = canonicalEventWithDataLength(row);
   const id = uuidV5FromBytes(canonical, NAMESPACE_BYTES);
   // Canonical JSON writes a U+0000 as the escape `\u0000`, in the texts and in data alike: one look
   // finds every candidate, and refuseNul tells a real one from an escaped backslash before "u0000".
   if (canonical.includes('\\u0000')) refuseNul(row);
-  // The data's canonical JSON, cut out of the text hashed. The last `,"event_type":` is the event's own:
-  // one inside data comes before it, and in the quoted fields after it a `"` is always escaped.
-  const data = row.data === null ? null : canonical.slice(BEFORE_DATA, canonical.lastIndexOf(AFTER_DATA));
+  // The data's canonical JSON, cut out of the text hashed (which utf8 encoding has made flat: a slice
+  // of it is cheap to send, where data's own JSON is still a rope of small strings).
+  const data =
+    row.data === null ? null : canonical.slice(CANONICAL_DATA_START, CANONICAL_DATA_START + dataLength);
   return {
     // The text ends with `"run_id":"<36 characters, lowercase>"}`.
     run_id: canonical.slice(canonical.length - RUN_ID_FROM_END, canonical.length - 2),
