@@ -422,8 +422,8 @@ function reorder(base: number, from: number): void {
     }
     order[j + 1] = m;
   }
-  // The members' text is copied once past its end (copyWithin: no view allocated), then written back
-  // in key order. Locals, not the module's variables, in the copy loop: each access to those is a load.
+  // The members' text is copied once past its end, then each member back in key order (copyWithin:
+  // no view allocated, and faster than a byte loop for members of a few dozen bytes).
   const length = o - from;
   ensureOut(o + length);
   const dst = out;
@@ -434,8 +434,10 @@ function reorder(base: number, from: number): void {
   for (let k = 0; k < n; k++) {
     const m = order[k]!;
     if (k > 0) dst[p++] = 0x2c;
+    const s = list[m + 2]! + shift;
     const e = list[m + 3]! + shift;
-    for (let i = list[m + 2]! + shift; i < e; i++) dst[p++] = dst[i]!;
+    dst.copyWithin(p, s, e);
+    p += e - s;
   }
   o = p;
 }
