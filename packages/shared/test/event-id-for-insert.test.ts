@@ -2,6 +2,7 @@
 // Pure (no database): the id is event-id v1's, the data to bind is JSON.stringify of the value hashed,
 // and what PostgreSQL cannot store is refused with the field named. (The round trip through PostgreSQL
 // is in event-id-for-insert-pg.test.ts.)
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   canonicalJson,
@@ -64,6 +65,33 @@ describe('prepareRunLogInsert', () => {
       data: null,
       message: null,
     });
+  });
+
+  it('on random rows: the data bound is canonicalJson of the data, the id eventId of the row', () => {
+    // Any JSON value, with keys and texts from all of Unicode (pairs of surrogates count two UTF-16
+    // units: data's JSON is cut out of the canonical text by its length), and texts that repeat (the
+    // JSON literals of event_type and level are kept from row to row).
+    const text = fc.oneof(fc.constantFrom('info', 'warn', 'step.finished'), fc.string({ unit: 'binary' }));
+    const noNul = (s: string) => !s.includes('\u0000');
+    fc.assert(
+      fc.property(
+        fc.record({
+          run_id: fc.uuid(),
+          event_type: text.filter(noNul),
+          level: text.filter(noNul),
+          message: fc.option(text.filter(noNul), { nil: null }),
+          data: fc.option(fc.jsonValue({ stringUnit: 'binary' }), { nil: null }),
+        }),
+        (r) => {
+          fc.pre(r.data === null || !canonicalJson(r.data).includes('\\u0000'));
+          const p = prepareRunLogInsert(r as never);
+          expect(p.data).toBe(r.data === null ? null : canonicalJson(r.data));
+          expect(p.event_id).toBe(eventId(r));
+          expect(p.run_id).toBe(r.run_id.toLowerCase());
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('refuses U+0000 wherever it is (PostgreSQL text and jsonb cannot hold it), naming the field', () => {
