@@ -54,6 +54,15 @@ export function startFleet(
   };
 }
 
+/** Resolves once every worker of the fleet has logged that it started (it is polling for work). */
+export const waitForFleetStarted = (fleet: Fleet, timeoutMs = 60_000) =>
+  waitFor(
+    `${fleet.procs.length} workers to start`,
+    async () => fleet.logs.every((l) => l.includes('"msg":"worker started"')),
+    timeoutMs,
+    50,
+  );
+
 /**
  * SIGTERM every worker; SIGKILL whoever is still up after `graceMs`. A worker stuck in a batch may not
  * stop in time, and must not hang the test file.

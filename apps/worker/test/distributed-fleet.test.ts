@@ -22,6 +22,7 @@ import {
   rowsDone,
   startFleet,
   waitFor,
+  waitForFleetStarted,
   waitForRunStatus,
 } from '../../../test-support/fleet.js';
 import { startPrivateRedis } from '../../../test-support/redis.js';
@@ -37,7 +38,17 @@ describe.each(QUEUE_BACKENDS)(
     it('3 workers, 300k rows, live application writes: exact, every shard completed once, app ids untouched', async () => {
       const url = await prepared(`three_workers_${backend}`, 300_000);
       const env = backendEnv(url, PREFIX, backend);
-      const started = await startRun(env, 'big', ['--shard-rows', '20000', '--batch-size', '2000']);
+      // The fleet stands before the run starts: a worker still booting when the others have done every
+      // shard (a loaded machine) would leave "more than one worker did work" to chance.
+      const fleet = startFleet(3, env);
+      let started: Awaited<ReturnType<typeof startRun>>;
+      try {
+        await waitForFleetStarted(fleet);
+        started = await startRun(env, 'big', ['--shard-rows', '20000', '--batch-size', '2000']);
+      } catch (err) {
+        await fleet.stopAll();
+        throw err;
+      }
       expect(started.outcome).toBe('started');
       const toId = String(started.run.toId);
 
@@ -65,7 +76,6 @@ describe.each(QUEUE_BACKENDS)(
         }
       })();
 
-      const fleet = startFleet(3, env);
       try {
         await waitForRunStatus(url, 'big', 'completed', 180_000);
       } finally {
