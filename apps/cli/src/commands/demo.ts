@@ -79,19 +79,42 @@ async function resetDatabase(url: string, logger: Logger): Promise<void> {
   await ensureDatabase(url, logger, { create: true, comment: DEMO_DATABASE_MARK });
 }
 
-function spawnWorkers(n: number, env: NodeJS.ProcessEnv): { procs: ChildProcess[]; logFile: string } {
+interface DemoWorkers {
+  procs: ChildProcess[];
+  logFile: string;
+  /** Resolves once every worker polls for work; rejects if one exits first. */
+  ready: Promise<void>;
+}
+
+function spawnWorkers(n: number, env: NodeJS.ProcessEnv): DemoWorkers {
   const logFile = join(tmpdir(), `backfill-demo-workers-${process.pid}.log`);
   const log = createWriteStream(logFile);
+  const started: Promise<void>[] = [];
   const procs = Array.from({ length: n }, () => {
     // One shard each: the run's parallelism (2) spread over the demo's workers, so each shows its part.
     const p = spawn(process.execPath, [CLI_BIN, 'worker', '--poll-interval', '250ms', '--concurrency', '1'], {
-      env: { ...env, QUEUE_PREFIX: DEMO_PREFIX, LOG_LEVEL: 'warn' },
+      env: { ...env, QUEUE_PREFIX: DEMO_PREFIX, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     p.stderr!.pipe(log, { end: false });
+    started.push(
+      new Promise<void>((resolve, reject) => {
+        let seen = '';
+        const onData = (d: Buffer) => {
+          seen = (seen + d.toString()).slice(-4096);
+          if (!seen.includes('"msg":"worker started"')) return;
+          p.stderr!.off('data', onData);
+          resolve();
+        };
+        p.stderr!.on('data', onData);
+        p.once('exit', (code) =>
+          reject(new Error(`a worker exited (${code}) before it started; see ${logFile}`)),
+        );
+      }),
+    );
     return p;
   });
-  return { procs, logFile };
+  return { procs, logFile, ready: Promise.all(started).then(() => undefined) };
 }
 
 async function stopWorkers(procs: ChildProcess[]): Promise<void> {
@@ -169,35 +192,42 @@ export function registerDemo(program: Command): void {
         backend: env.QUEUE_BACKEND,
         logger,
       };
-      const runStarted = Date.now();
-      const start = await (await control()).withControl(controlConfig, async (ctx) =>
-        (await control()).startRun(ctx, {
-          name: 'demo',
-          shardRows: o.shardRows,
-          order: 'asc',
-          method: 'auto',
-          analyze: false,
-          settings: RUN_SETTINGS_DEFAULTS,
-          commit: true,
-        }),
-      );
-      out(
-        `[3/5] start: run "demo", ${start.enqueued} shards (${start.plan?.notes[0] ?? ''}); ${o.workers} worker processes`,
-      );
-
-      const { procs, logFile } = spawnWorkers(o.workers, {
+      // The fleet stands before the run starts, as in production: every worker shows its part, and
+      // the rows/s below is the backfill's, not the workers' start-up.
+      const { procs, logFile, ready } = spawnWorkers(o.workers, {
         ...process.env,
         DATABASE_URL: url,
         REDIS_URL: env.REDIS_URL,
       });
-      const progress = createProgress({ label: 'backfill', logger, json: o.json, intervalMs: 3000 });
+      let runStarted = 0;
+      let enqueued = 0;
+      let progress: ReturnType<typeof createProgress> | undefined;
       let final: RunStatusReport;
       try {
+        await ready;
+        runStarted = Date.now();
+        const start = await (await control()).withControl(controlConfig, async (ctx) =>
+          (await control()).startRun(ctx, {
+            name: 'demo',
+            shardRows: o.shardRows,
+            order: 'asc',
+            method: 'auto',
+            analyze: false,
+            settings: RUN_SETTINGS_DEFAULTS,
+            commit: true,
+          }),
+        );
+        enqueued = start.enqueued;
+        out(
+          `[3/5] start: run "demo", ${start.enqueued} shards (${start.plan?.notes[0] ?? ''}); ${o.workers} worker processes`,
+        );
+        const bar = createProgress({ label: 'backfill', logger, json: o.json, intervalMs: 3000 });
+        progress = bar;
         final = await (await control()).withControl(controlConfig, async (ctx) => {
           for (;;) {
             const s = await (await control()).readRunStatus(ctx, 'demo');
-            progress.setTotal(Math.max(s.progress.estimatedRows, s.progress.rowsUpdated));
-            progress.update(s.progress.rowsUpdated, { shards: s.progress.shards });
+            bar.setTotal(Math.max(s.progress.estimatedRows, s.progress.rowsUpdated));
+            bar.update(s.progress.rowsUpdated, { shards: s.progress.shards });
             if (s.run.status !== 'running') return s;
             if (procs.every((p) => p.exitCode !== null)) {
               throw new Error(`every worker exited early; see ${logFile}`);
@@ -206,7 +236,7 @@ export function registerDemo(program: Command): void {
           }
         });
       } finally {
-        progress.stop();
+        progress?.stop();
         await stopWorkers(procs);
       }
       const runSeconds = (Date.now() - runStarted) / 1000;
@@ -232,7 +262,7 @@ export function registerDemo(program: Command): void {
         database: redactUrl(url),
         rows: data.rows,
         workers: o.workers,
-        shards: start.enqueued,
+        shards: enqueued,
         backfillSeconds: runSeconds,
         rowsPerSecond: Math.round(final.progress.rowsUpdated / runSeconds),
         verify: fin.verify,
