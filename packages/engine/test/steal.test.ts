@@ -40,16 +40,31 @@ const shardsOf = (c: pg.Client, runId: number) =>
     .then((r) => r.rows);
 
 describe('stealHalfOfLargestShard', () => {
-  it('halves what lies beyond the batches the owner has read ahead', async () => {
+  it('halves all the owner has left, its read-ahead included, so both finish together', async () => {
     const url = await migratedDatabase('steal_margin');
     await withClient(url, async (c) => {
-      const runId = await runningShard(c, 40_000, 10_000);
+      const runId = await runningShard(c, 30_000, 10_000);
       const split = await stealHalfOfLargestShard(c, runId, { minIds: 20_000n, aheadBatches: 2 });
       expect(split).not.toBeNull();
-      // Past the checkpoint (40,000) the owner holds two batches of 10,000: the cut halves 60,001..100,000.
+      // Past the checkpoint (30,000) the owner holds two batches of 10,000 (30,001..50,000) and has
+      // 70,000 ids to go: each keeps 35,000. (Halving only 50,001..100,000 gave the owner 45,000.)
       expect(await shardsOf(c, runId)).toEqual([
-        { shard_no: 0, from: 1, to: 80_000, status: 'running' },
-        { shard_no: 1, from: 80_001, to: 100_000, status: 'queued' },
+        { shard_no: 0, from: 1, to: 65_000, status: 'running' },
+        { shard_no: 1, from: 65_001, to: 100_000, status: 'queued' },
+      ]);
+    });
+  });
+
+  it('cuts no nearer than minIds/2 past the read-ahead (its batches may have grown)', async () => {
+    const url = await migratedDatabase('steal_margin_min');
+    await withClient(url, async (c) => {
+      // 50,000 ids to go, 20,000 of them read ahead: the half (75,000) would leave 5,000 past the
+      // read-ahead; the cut is at 70,000 + 10,000.
+      const runId = await runningShard(c, 50_000, 10_000);
+      expect(await stealHalfOfLargestShard(c, runId, { minIds: 20_000n, aheadBatches: 2 })).not.toBeNull();
+      expect((await shardsOf(c, runId)).map((s) => [s.from, s.to])).toEqual([
+        [1, 80_000],
+        [80_001, 100_000],
       ]);
     });
   });
