@@ -22,6 +22,7 @@ import {
   startFleet,
   stopFleet,
   waitFor,
+  waitForFleetStarted,
   waitForRunStatus,
 } from '../../../test-support/fleet.js';
 
@@ -82,10 +83,69 @@ describe.each(QUEUE_BACKENDS)('parallelism (%s queues)', { timeout: 180_000 }, (
   });
 });
 
+// A run's parallelism spreads over the workers standing: under --parallelism 2, two workers of two
+// slots each run one shard each. (The first to fetch used to take both and keep them: it fetches the
+// next job in the step that completes one, so the other worker stood idle.)
+describe.each(QUEUE_BACKENDS)('parallelism over the fleet (%s queues)', { timeout: 180_000 }, (backend) => {
+  it('two workers of two slots under --parallelism 2 run one shard each', async () => {
+    const url = await prepared(`parallelism_spread_${backend}`, 12_000);
+    const env = backendEnv(url, `${PREFIX}-spread-${backend}`, backend);
+    const fleet = startFleet(2, env, [...FAST_WORKER_FLAGS, '--concurrency', '2']);
+    fleets.push(fleet);
+    await waitForFleetStarted(fleet);
+    // Each has beaten and counted the other (a poll is 200 ms).
+    await waitFor(
+      'two heartbeats',
+      () =>
+        withClient(url, async (c) => {
+          const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM backfill_workers');
+          return rows[0]!.n === 2;
+        }),
+      30_000,
+      50,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    // 6 shards of 2,000 rows at 1,500 rows/s: each runs for a few seconds, two at a time.
+    await startRun(env, 'spread', [
+      '--shard-rows',
+      '2000',
+      '--batch-size',
+      '100',
+      '--target-batch-ms',
+      '0',
+      '--max-rows-per-second',
+      '1500',
+      '--parallelism',
+      '2',
+    ]);
+    const owners = () =>
+      withClient(url, async (c) => {
+        const { rows } = await c.query<{ worker: string }>(
+          `SELECT worker FROM backfill_shards WHERE status = 'running' AND worker IS NOT NULL`,
+        );
+        return rows.map((r) => r.worker);
+      });
+    let samples = 0;
+    const until = Date.now() + 4000;
+    while (Date.now() < until) {
+      const o = await owners();
+      if (o.length === 2) {
+        samples++;
+        expect(new Set(o).size, `running shards on ${o.join(', ')}`).toBe(2);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(samples).toBeGreaterThan(10);
+    await waitForRunStatus(url, 'spread', 'completed', 120_000);
+    await verifyComplete(env, '12000');
+  });
+});
+
 // On PostgreSQL queues nothing holds a job back at the limit (BullMQ's global concurrency is off there:
-// its backend polls without pause at it), so a second slot takes the next shard's job at once. It keeps
-// the job and asks the ledger again until the running shard ends, rather than handing it back to the
-// queue for a second or two each time.
+// its backend polls without pause at it), so a worker with a slot free takes the next shard's job at
+// once: here the second of two workers (each takes one shard of the run at a time, its share of the
+// parallelism). It keeps the job and asks the ledger again until the running shard ends, rather than
+// handing it back to the queue for a second or two each time.
 describe('parallelism on PostgreSQL queues', { timeout: 120_000 }, () => {
   it('a shard over the limit waits in its slot and starts when the running one ends, never handed back', async () => {
     const url = await prepared('parallelism_turns', 3000);
@@ -103,7 +163,7 @@ describe('parallelism on PostgreSQL queues', { timeout: 120_000 }, () => {
       '--parallelism',
       '1',
     ]);
-    const fleet = startFleet(1, { ...env, LOG_LEVEL: 'debug' }, [...FAST_WORKER_FLAGS, '--concurrency', '2']);
+    const fleet = startFleet(2, { ...env, LOG_LEVEL: 'debug' }, [...FAST_WORKER_FLAGS, '--concurrency', '2']);
     fleets.push(fleet);
     await waitForRunStatus(url, 'turns', 'completed', 60_000);
     const msgs = fleetLogLines(fleet).map((l) => l.msg);

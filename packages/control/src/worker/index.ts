@@ -7,4 +7,5 @@ export { processShardJob, type ShardDeps, type ShardOutcome } from './process-sh
 export { RunBudgets } from './rate.js';
 export { RunCache } from './run-cache.js';
 export { serveWorker } from './serve.js';
+export { ShardSlots, spreadCap } from './slots.js';
 export { startWorker, type WorkerHandle } from './worker.js';

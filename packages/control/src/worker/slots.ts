@@ -31,3 +31,15 @@ export class ShardSlots {
     return this.size - this.free;
   }
 }
+
+/**
+ * A run's shards this worker takes at once so that the run's parallelism spreads over the fleet: its
+ * share of `parallelism` among the `liveWorkers` (rounded up, at least 1); no cap when the run has
+ * none (0). Without it, the first worker to fetch took as many shards as its slots allowed and, as it
+ * fetches the next job in the same step that completes one, kept them: two workers under parallelism 2
+ * ran both shards in one process while the other stood idle.
+ */
+export function spreadCap(parallelism: number, liveWorkers: number): number {
+  if (parallelism <= 0) return Number.POSITIVE_INFINITY;
+  return Math.max(1, Math.ceil(parallelism / Math.max(1, liveWorkers)));
+}

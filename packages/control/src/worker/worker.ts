@@ -5,7 +5,13 @@ import { hostname } from 'node:os';
 import { backfillPool } from '@backfill/engine/backfill';
 import { withPoolClient } from '@backfill/engine/db';
 import { HealthMonitor, RunGates } from '@backfill/engine/health';
-import { heartbeat, type RunRow, removeWorker, stealHalfOfLargestShard } from '@backfill/engine/ledger';
+import {
+  countLiveWorkers,
+  heartbeat,
+  type RunRow,
+  removeWorker,
+  stealHalfOfLargestShard,
+} from '@backfill/engine/ledger';
 import type { Logger } from '@backfill/engine/logger';
 import type { WorkerSettings } from '@backfill/shared/settings';
 import { DelayedError, WaitingError, type Worker } from 'bullmq';
@@ -23,7 +29,7 @@ import { RunBudgets } from './rate.js';
 import { reconcileOnce } from './reconcile-loop.js';
 import { RunCache } from './run-cache.js';
 import { LastBatchSizes } from './shard-controls.js';
-import { ShardSlots } from './slots.js';
+import { ShardSlots, spreadCap } from './slots.js';
 
 /** Work stealing takes a shard's rest only when at least this many batches of it are left. */
 const STEAL_MIN_BATCHES = 4;
@@ -131,6 +137,15 @@ export async function startWorker(s: WorkerSettings, logger: Logger): Promise<Wo
     logger: log,
   };
 
+  // The workers heard from lately (this one included), counted after each poll's heartbeat and used
+  // from the next: each run's shards are spread over them (spreadCap). A standing fleet knows its size
+  // before a run starts; a worker whose heartbeats stop drops out of the count.
+  let liveWorkers = 1;
+  const liveWindowSeconds = Math.max(5, (3 * s.pollIntervalMs) / 1000);
+  /** A run's BullMQ concurrency here: this process's share of its slots, spread over the fleet. */
+  const concurrencyFor = (run: RunRow, runsServed: number) =>
+    Math.min(slots.shareFor(runsServed), spreadCap(run.settings.parallelism, liveWorkers));
+
   const serve = (run: RunRow) => {
     const runId = run.id;
     let watch: LockWatch | undefined;
@@ -141,7 +156,7 @@ export async function startWorker(s: WorkerSettings, logger: Logger): Promise<Wo
           slots.run(() => measured(run.name, () => processShardJob(job, token, deps, signal))),
         ),
       {
-        concurrency: slots.shareFor(served.size + 1),
+        concurrency: concurrencyFor(run, served.size + 1),
         lockDuration: s.lockDurationMs,
         stalledInterval: s.stalledIntervalMs,
         maxStalledCount: 3,
@@ -174,12 +189,18 @@ export async function startWorker(s: WorkerSettings, logger: Logger): Promise<Wo
       const active = await runs.refresh(pool);
       for (const run of active) if (!served.has(run.id)) serve(run);
       for (const runId of [...served.keys()]) if (!active.some((r) => r.id === runId)) unserve(runId);
-      const share = slots.shareFor(served.size);
-      for (const { worker } of served.values()) if (worker.concurrency !== share) worker.concurrency = share;
+      for (const run of active) {
+        const worker = served.get(run.id)?.worker;
+        const want = concurrencyFor(run, served.size);
+        if (worker && worker.concurrency !== want) worker.concurrency = want;
+      }
       await applyParallelismChanges(active);
       budgets.prune(active);
       for (const runId of gates.keys()) if (!active.some((r) => r.id === runId)) gates.delete(runId);
-      await withPooled(pool, (c) => heartbeat(c, s.workerId, startedAt, describeSelf()));
+      liveWorkers = await withPooled(pool, async (c) => {
+        await heartbeat(c, s.workerId, startedAt, describeSelf());
+        return countLiveWorkers(c, liveWindowSeconds);
+      });
       if (s.steal) await stealIfIdle(active);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'cannot read the ledger (will retry)');

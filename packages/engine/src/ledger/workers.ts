@@ -25,6 +25,15 @@ export async function heartbeat(
   );
 }
 
+/** How many workers (this one included, once it has beaten) have beaten within `withinSeconds`. */
+export async function countLiveWorkers(client: pg.ClientBase, withinSeconds: number): Promise<number> {
+  const { rows } = await client.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM backfill_workers WHERE heartbeat_at > now() - make_interval(secs => $1)',
+    [withinSeconds],
+  );
+  return rows[0]?.n ?? 0;
+}
+
 export async function removeWorker(client: pg.ClientBase, workerId: string): Promise<void> {
   await client.query('DELETE FROM backfill_workers WHERE worker_id = $1', [workerId]);
 }
