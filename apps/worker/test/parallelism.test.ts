@@ -34,6 +34,20 @@ afterEach(async () => {
 });
 afterAll(() => removeRedisKeys(PREFIX));
 
+/** `start` flags for small shards at a fixed rate and batch size: each shard runs long enough to watch. */
+const throttledRun = (shardRows: number, rowsPerSecond: number, parallelism: number) => [
+  '--shard-rows',
+  String(shardRows),
+  '--batch-size',
+  '100',
+  '--target-batch-ms',
+  '0',
+  '--max-rows-per-second',
+  String(rowsPerSecond),
+  '--parallelism',
+  String(parallelism),
+];
+
 const runningShards = (url: string) =>
   withClient(url, async (c) => {
     const { rows } = await c.query<{ n: number }>(
@@ -47,18 +61,7 @@ describe.each(QUEUE_BACKENDS)('parallelism (%s queues)', { timeout: 180_000 }, (
     const url = await prepared(`parallelism_${backend}`, ROWS);
     const env = backendEnv(url, `${PREFIX}-${backend}`, backend);
     // 12 shards of 2,000 rows; 300 rows/s for the run, so no shard ends before the change below.
-    await startRun(env, 'capped', [
-      '--shard-rows',
-      '2000',
-      '--batch-size',
-      '100',
-      '--target-batch-ms',
-      '0',
-      '--max-rows-per-second',
-      '300',
-      '--parallelism',
-      '1',
-    ]);
+    await startRun(env, 'capped', throttledRun(2_000, 300, 1));
     fleets.push(startFleet(2, env, [...FAST_WORKER_FLAGS, '--concurrency', '2']));
 
     // Four slots stand; one shard runs at a time, and an idle slot steals nothing at the cap.
@@ -106,18 +109,7 @@ describe.each(QUEUE_BACKENDS)('parallelism over the fleet (%s queues)', { timeou
     );
     await new Promise((r) => setTimeout(r, 1000));
     // 6 shards of 2,000 rows at 1,500 rows/s: each runs for a few seconds, two at a time.
-    await startRun(env, 'spread', [
-      '--shard-rows',
-      '2000',
-      '--batch-size',
-      '100',
-      '--target-batch-ms',
-      '0',
-      '--max-rows-per-second',
-      '1500',
-      '--parallelism',
-      '2',
-    ]);
+    await startRun(env, 'spread', throttledRun(2_000, 1_500, 2));
     const owners = () =>
       withClient(url, async (c) => {
         const { rows } = await c.query<{ worker: string }>(
@@ -151,18 +143,7 @@ describe('parallelism on PostgreSQL queues', { timeout: 120_000 }, () => {
     const url = await prepared('parallelism_turns', 3000);
     const env = backendEnv(url, `${PREFIX}-turns`, 'postgres');
     // Three shards of 1,000 rows at 1,500 rows/s: each runs about 0.7 s, one at a time.
-    await startRun(env, 'turns', [
-      '--shard-rows',
-      '1000',
-      '--batch-size',
-      '100',
-      '--target-batch-ms',
-      '0',
-      '--max-rows-per-second',
-      '1500',
-      '--parallelism',
-      '1',
-    ]);
+    await startRun(env, 'turns', throttledRun(1_000, 1_500, 1));
     const fleet = startFleet(2, { ...env, LOG_LEVEL: 'debug' }, [...FAST_WORKER_FLAGS, '--concurrency', '2']);
     fleets.push(fleet);
     await waitForRunStatus(url, 'turns', 'completed', 60_000);
